@@ -1,0 +1,2 @@
+# Clinic pages arrive with the scheduling and records issues.
+urlpatterns: list = []

@@ -1,0 +1,35 @@
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from core.services import notification_group_name
+
+# Close codes in the 4000-4999 range are ours to define.
+CLOSE_NOT_AUTHENTICATED = 4401
+
+
+class NotificationConsumer(AsyncWebsocketConsumer):
+    """Streams the signed-in user's own notifications as HTML fragments for htmx's ws extension.
+
+    Anonymous sockets are closed with 4401; a user only ever joins the group of their own id,
+    so nobody receives another person's notifications.
+    """
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_NOT_AUTHENTICATED)
+            return
+        self.group_name = notification_group_name(user.pk)
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        group = getattr(self, "group_name", None)
+        if group:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        # The socket is one-way: the server pushes, the client never writes.
+        return
+
+    async def notification_push(self, event: dict) -> None:
+        await self.send(text_data=event["html"])

@@ -1,0 +1,21 @@
+"""The periodic jobs, registered idempotently by `manage.py setup_schedules`."""
+
+from django_q.models import Schedule
+
+# name -> (task path, schedule type, minutes between runs for MINUTES)
+PERIODIC_SCHEDULES: dict[str, dict] = {
+    "Clear expired sessions": {
+        "func": "core.tasks.sessions_clear_expired",
+        "schedule_type": Schedule.HOURLY,
+    },
+}
+
+
+def schedules_setup() -> list[Schedule]:
+    """Create or update each periodic schedule by name; run as often as you like."""
+    schedules = []
+    for name, fields in PERIODIC_SCHEDULES.items():
+        defaults = {"minutes": None, "repeats": -1, **fields}
+        schedule, _ = Schedule.objects.update_or_create(name=name, defaults=defaults)
+        schedules.append(schedule)
+    return schedules

@@ -1,0 +1,151 @@
+"""Writes for users, roles, audit and notifications. Each is atomic and audited; side effects
+(WebSocket pushes, emails) run on commit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth.models import Group
+from django.db import models, transaction
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from core.models import AuditEvent, Notification, Role
+
+if TYPE_CHECKING:
+    from core.models import User
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The caller's address, honouring the trusted-proxy settings allauth uses for rate limits."""
+    if request is None:
+        return None
+    from allauth.account.adapter import get_adapter
+
+    try:
+        return get_adapter(request).get_client_ip(request)
+    except Exception:  # no address at all (a test client without REMOTE_ADDR)
+        return None
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: User | None = None,
+    request: HttpRequest | None = None,
+    target: models.Model | None = None,
+    actor_label: str = "",
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one line to the audit log. The log is append-only: nothing updates or deletes it."""
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    target_type = target_id = target_label = ""
+    if target is not None:
+        target_type = target._meta.label_lower
+        target_id = str(getattr(target, "public_id", None) or target.pk)
+        target_label = str(target)[:254]
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_label=actor_label[:254],
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        target_label=target_label,
+        ip_address=client_ip(request),
+        reason=reason,
+        details=details or {},
+    )
+
+
+@transaction.atomic
+def user_set_role(
+    *, user: User, role: Role | str, actor: User | None = None, request: HttpRequest | None = None
+) -> User:
+    """Give a user exactly one role: the `role` field and membership of that role's group."""
+    role = Role(role)
+    previous = user.role
+    user.role = role
+    user.save(update_fields=["role"])
+    role_groups = Group.objects.filter(name__in=Role.values)
+    user.groups.remove(*role_groups.exclude(name=role))
+    user.groups.add(Group.objects.get(name=role))
+    if previous != role or actor is not None:
+        audit_record(
+            action=AuditEvent.Action.ROLE_CHANGED,
+            actor=actor,
+            request=request,
+            target=user,
+            details={"from": previous, "to": role.value},
+        )
+    return user
+
+
+def notification_group_name(user_id: int) -> str:
+    """The channel-layer group that carries one user's live notifications."""
+    return f"notifications.user.{user_id}"
+
+
+def notification_create(
+    *, recipient: User, title: str, body: str = "", link: str = ""
+) -> Notification:
+    """Create an in-app notification and push it live to the recipient's open pages on commit."""
+    notification = Notification.objects.create(
+        recipient=recipient, title=title[:200], body=body, link=link
+    )
+    transaction.on_commit(lambda: _notification_push(notification.pk))
+    return notification
+
+
+def _notification_push(notification_id: int) -> None:
+    notification = Notification.objects.select_related("recipient").get(pk=notification_id)
+    unread = Notification.objects.filter(recipient_id=notification.recipient_id).unread().count()
+    html = render_to_string(
+        "core/notifications.html#live_push",
+        {"notification": notification, "unread_count": unread},
+    )
+    async_to_sync(get_channel_layer().group_send)(
+        notification_group_name(notification.recipient_id),
+        {"type": "notification.push", "html": html},
+    )
+
+
+def notification_mark_read(*, notification: Notification) -> Notification:
+    """Mark one notification read; reading it again changes nothing."""
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return notification
+
+
+def notification_mark_all_read(*, user: User) -> int:
+    """Mark every unread notification of the user read; returns how many changed."""
+    return Notification.objects.filter(recipient=user).unread().update(read_at=timezone.now())
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    password: str | None,
+    role: Role | str,
+    first_name: str = "",
+    last_name: str = "",
+    email_verified: bool = False,
+    actor: User | None = None,
+) -> User:
+    """Create a login with its role and its (optionally verified) primary email address."""
+    from allauth.account.models import EmailAddress
+
+    from core.models import User
+
+    user = User.objects.create_user(
+        email=email, password=password, first_name=first_name, last_name=last_name
+    )
+    user_set_role(user=user, role=role, actor=actor)
+    EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=email_verified)
+    return user

@@ -1,0 +1,181 @@
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from core.htmx import render_page
+from core.models import Role
+from core.permissions import get_notification_for_user, role_required
+from core.selectors import notifications_for_user, notifications_latest
+from core.services import notification_mark_all_read, notification_mark_read
+
+ROLE_HOMES = {
+    Role.PATIENT: "patient_home",
+    Role.DOCTOR: "doctor_home",
+    Role.ADMIN: "admin_home",
+    Role.EDITOR: "editor_home",
+}
+
+
+@require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    from blog.selectors import articles_latest
+
+    return render_page(request, "core/landing.html", {"articles": articles_latest(limit=3)})
+
+
+@require_GET
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect(ROLE_HOMES[request.user.role])
+
+
+# Each home is one page of named partials (widgets); later issues fill them.
+@require_GET
+@role_required(Role.PATIENT)
+def patient_home(request: HttpRequest) -> HttpResponse:
+    from blog.selectors import articles_latest
+
+    context = {
+        "patient": getattr(request.user, "patient", None),
+        "articles": articles_latest(limit=3),
+        "notifications": notifications_latest(request.user),
+    }
+    return render_page(
+        request,
+        "core/home_patient.html",
+        context,
+        partials={"care-overview": "care_overview", "latest-notifications": "latest_notifications"},
+    )
+
+
+@require_GET
+@role_required(Role.DOCTOR)
+def doctor_home(request: HttpRequest) -> HttpResponse:
+    context = {
+        "doctor": getattr(request.user, "doctor", None),
+        "notifications": notifications_latest(request.user),
+    }
+    return render_page(
+        request,
+        "core/home_doctor.html",
+        context,
+        partials={"day-at-work": "day_at_work", "latest-notifications": "latest_notifications"},
+    )
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def admin_home(request: HttpRequest) -> HttpResponse:
+    from clinic.selectors import doctor_applications_pending_count
+
+    context = {
+        "pending_applications": doctor_applications_pending_count(),
+        "notifications": notifications_latest(request.user),
+    }
+    return render_page(
+        request,
+        "core/home_admin.html",
+        context,
+        partials={"operations": "operations", "latest-notifications": "latest_notifications"},
+    )
+
+
+@require_GET
+@role_required(Role.EDITOR)
+def editor_home(request: HttpRequest) -> HttpResponse:
+    context = {"notifications": notifications_latest(request.user)}
+    return render_page(
+        request,
+        "core/home_editor.html",
+        context,
+        partials={"review-queue": "review_queue", "latest-notifications": "latest_notifications"},
+    )
+
+
+@require_GET
+@login_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(notifications_for_user(request.user), 20).get_page(request.GET.get("page"))
+    return render_page(
+        request,
+        "core/notifications.html",
+        {"page": page},
+        partials={"notification-list": "notification_list"},
+    )
+
+
+@require_GET
+@login_required
+def notification_open(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Follow a notification's link, marking it read on the way."""
+    notification = get_notification_for_user(request, public_id)
+    notification_mark_read(notification=notification)
+    link = notification.link
+    if link and url_has_allowed_host_and_scheme(link, allowed_hosts={request.get_host()}):
+        return redirect(link)
+    return redirect("notification_list")
+
+
+@require_POST
+@login_required
+def notification_read(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    notification = get_notification_for_user(request, public_id)
+    notification_mark_read(notification=notification)
+    if request.htmx:
+        return render_page(
+            request,
+            "core/notifications.html#notification_item_marked",
+            {"notification": notification},
+        )
+    return redirect("notification_list")
+
+
+@require_POST
+@login_required
+def notification_read_all(request: HttpRequest) -> HttpResponse:
+    notification_mark_all_read(user=request.user)
+    if request.htmx:
+        page = Paginator(notifications_for_user(request.user), 20).get_page(1)
+        response = render_page(
+            request, "core/notifications.html#notification_list_marked", {"page": page}
+        )
+        response["HX-Trigger"] = "notificationsRead"
+        return response
+    return redirect("notification_list")
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """For the platform's health check: the process answers and the database does too."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        return HttpResponse("database unavailable\n", status=503, content_type="text/plain")
+    return HttpResponse("ok\n", content_type="text/plain")
+
+
+@require_http_methods(["GET", "POST"])
+def admin_login_redirect(request: HttpRequest) -> HttpResponse:
+    """The Wagtail and Django admin logins: everyone signs in through allauth (with MFA).
+
+    A signed-in user sent here lacks access to that admin, so they get 403, not a login form.
+    """
+    if request.user.is_authenticated:
+        raise PermissionDenied
+    next_url = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = request.path.rsplit("login/", 1)[0]
+    return redirect_to_login(next_url)
