@@ -389,6 +389,8 @@ WAGTAIL_PASSWORD_RESET_ENABLED = False
 WAGTAILUSERS_PASSWORD_ENABLED = False
 WAGTAIL_I18N_ENABLED = False
 WAGTAILDOCS_SERVE_METHOD = "serve_view"
+# An intranet works offline: no avatars fetched from gravatar.com.
+WAGTAIL_GRAVATAR_PROVIDER_URL = None
 
 # --- Logging ----------
 LOGGING = {
