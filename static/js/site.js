@@ -18,4 +18,29 @@
       setTimeout(function () { toast.remove(); }, 8000);
     });
   });
+  // htmx does not swap error responses; tell the user instead of doing nothing.
+  function showError(text) {
+    var region = document.getElementById("messages");
+    if (!region) { return; }
+    var message = document.createElement("p");
+    message.className = "message message-error";
+    message.setAttribute("role", "alert");
+    message.textContent = text;
+    region.replaceChildren(message);
+  }
+  document.body.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 403) {
+      showError("You do not have permission to do that.");
+    } else if (status === 404) {
+      showError("That item no longer exists, or you may not see it.");
+    } else if (status === 429) {
+      showError("Too many attempts. Please wait a moment and try again.");
+    } else {
+      showError("Something went wrong. Please try again.");
+    }
+  });
+  document.body.addEventListener("htmx:sendError", function () {
+    showError("The hospital server could not be reached. Check your connection.");
+  });
 })();
