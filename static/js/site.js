@@ -29,18 +29,12 @@
     region.replaceChildren(message);
   }
   document.body.addEventListener("htmx:responseError", function (event) {
+    // The texts come translated from base.html's data attributes.
+    var texts = document.body.dataset;
     var status = event.detail.xhr.status;
-    if (status === 403) {
-      showError("You do not have permission to do that.");
-    } else if (status === 404) {
-      showError("That item no longer exists, or you may not see it.");
-    } else if (status === 429) {
-      showError("Too many attempts. Please wait a moment and try again.");
-    } else {
-      showError("Something went wrong. Please try again.");
-    }
+    showError(texts["error" + status] || texts.errorOther);
   });
   document.body.addEventListener("htmx:sendError", function () {
-    showError("The hospital server could not be reached. Check your connection.");
+    showError(document.body.dataset.errorOffline);
   });
 })();
