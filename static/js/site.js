@@ -32,7 +32,7 @@
     // The texts come translated from base.html's data attributes.
     var texts = document.body.dataset;
     var status = event.detail.xhr.status;
-    showError(texts["error" + status] || texts.errorOther);
+    showError(texts["error-" + status] || texts.errorOther);
   });
   document.body.addEventListener("htmx:sendError", function () {
     showError(document.body.dataset.errorOffline);
