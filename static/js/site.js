@@ -18,6 +18,23 @@
       setTimeout(function () { toast.remove(); }, 8000);
     });
   });
+  // Mirror the server's idle logout: once the idle limit has passed without a request, reload;
+  // the server then answers with the sign-in page and the patient data leaves the screen.
+  var idleSeconds = parseInt(document.body.dataset.idleSeconds || "0", 10);
+  if (idleSeconds > 0) {
+    var idleTimer;
+    var armIdleTimer = function () {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(function () { window.location.reload(); }, (idleSeconds + 5) * 1000);
+    };
+    armIdleTimer();
+    document.body.addEventListener("htmx:afterRequest", function (event) {
+      var headers = (event.detail.requestConfig && event.detail.requestConfig.headers) || {};
+      // Widgets refreshing themselves are not activity, for the server nor here.
+      if (!headers["X-Background-Refresh"]) { armIdleTimer(); }
+    });
+  }
+
   // htmx does not swap error responses; tell the user instead of doing nothing.
   function showError(text) {
     var region = document.getElementById("messages");
