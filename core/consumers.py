@@ -1,6 +1,6 @@
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from core.services import notification_group_name
+from core.services import notification_group_name, session_group_name
 
 # Close codes in the 4000-4999 range are ours to define.
 CLOSE_NOT_AUTHENTICATED = 4401
@@ -10,7 +10,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     """Streams the signed-in user's own notifications as HTML fragments for htmx's ws extension.
 
     Anonymous sockets are closed with 4401; a user only ever joins the group of their own id,
-    so nobody receives another person's notifications.
+    so nobody receives another person's notifications. Signing out (or a session timeout)
+    closes the sockets of that session with 4401 too.
     """
 
     async def connect(self) -> None:
@@ -18,13 +19,16 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=CLOSE_NOT_AUTHENTICATED)
             return
-        self.group_name = notification_group_name(user.pk)
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        self.groups_joined = [notification_group_name(user.pk)]
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if session_key:
+            self.groups_joined.append(session_group_name(session_key))
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        group = getattr(self, "group_name", None)
-        if group:
+        for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
@@ -33,3 +37,6 @@ class NotificationConsumer(AsyncWebsocketConsumer):
 
     async def notification_push(self, event: dict) -> None:
         await self.send(text_data=event["html"])
+
+    async def session_ended(self, event: dict) -> None:
+        await self.close(code=CLOSE_NOT_AUTHENTICATED)

@@ -12,7 +12,7 @@ from django.contrib.auth import signals as auth_signals
 from django.dispatch import receiver
 
 from core.models import AuditEvent
-from core.services import audit_record
+from core.services import audit_record, session_sockets_close
 from core.session_policy import SESSION_STARTED_KEY
 
 
@@ -33,6 +33,10 @@ def _login_failed(sender, credentials, request=None, **kwargs):
 def _logout(sender, request, user, **kwargs):
     if user is not None:
         audit_record(action=AuditEvent.Action.LOGOUT, actor=user, request=request)
+    # Runs before Django flushes the session, so the key still names the session's sockets.
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        session_sockets_close(session_key=session_key)
 
 
 @receiver(account_signals.user_signed_up, dispatch_uid="audit_signup")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -88,6 +89,18 @@ def user_set_role(
 def notification_group_name(user_id: int) -> str:
     """The channel-layer group that carries one user's live notifications."""
     return f"notifications.user.{user_id}"
+
+
+def session_group_name(session_key: str) -> str:
+    """The channel-layer group of the sockets opened under one login session."""
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def session_sockets_close(*, session_key: str) -> None:
+    """Close the live sockets of one session, so a signed-out page receives nothing more."""
+    async_to_sync(get_channel_layer().group_send)(
+        session_group_name(session_key), {"type": "session.ended"}
+    )
 
 
 def notification_create(
