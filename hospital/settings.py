@@ -261,6 +261,8 @@ MFA_ADAPTER = "core.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = HOSPITAL_NAME
 MFA_REAUTHENTICATION_REQUIRED = True
+# Fernet key for the TOTP and recovery-code seeds at rest; derived from SECRET_KEY when unset.
+MFA_ENCRYPTION_KEY = env_str("MFA_ENCRYPTION_KEY", "")
 # Doctors, admins and editors must enrol a TOTP authenticator before anything else.
 # Only the demo (`make run`) turns this off; production keeps it on.
 STAFF_MFA_REQUIRED = env_bool("STAFF_MFA_REQUIRED", True)
