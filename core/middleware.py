@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_htmx.http import HttpResponseClientRedirect
 
 from core.models import AuditEvent
@@ -62,7 +63,11 @@ class SessionTimeoutMiddleware:
                     minutes = idle_limit_for(user) // 60
                     messages.info(
                         request,
-                        _("You were signed out after %(minutes)d minutes without activity.")
+                        ngettext(
+                            "You were signed out after %(minutes)d minute without activity.",
+                            "You were signed out after %(minutes)d minutes without activity.",
+                            minutes,
+                        )
                         % {"minutes": minutes},
                     )
                 else:
