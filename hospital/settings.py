@@ -364,7 +364,7 @@ USE_TZ = True
 
 # --- Static and media ----------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Uploaded files (article images now; clinical attachments later are served only through
 # permission-checked views, never from a public URL).
