@@ -1,0 +1,76 @@
+"""factory_boy factories. Users go through `core.services.user_create`, the same path as the app."""
+
+import factory
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+from clinic.services import patient_create_for_account
+from core.models import Notification, Role, User
+from core.services import user_create
+
+PASSWORD = "correct-horse-battery-42"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """A login with its role group and a verified primary email address.
+
+    `totp=True` enrols an authenticator app; the secret is kept on `user.totp_secret`.
+    """
+
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    password = PASSWORD
+    role = Role.PATIENT
+    first_name = factory.Sequence(lambda n: f"First{n}")
+    last_name = "Tester"
+    email_verified = True
+    totp = False
+
+    @classmethod
+    def _create(cls, model_class, *args, totp=False, **kwargs):
+        user = user_create(**kwargs)
+        user.totp_secret = None
+        if totp:
+            user.totp_secret = generate_totp_secret()
+            TOTP.activate(user, user.totp_secret)
+        return user
+
+
+class PatientUserFactory(UserFactory):
+    """A patient login with its clinic Patient record, as public signup makes it."""
+
+    role = Role.PATIENT
+
+    @factory.post_generation
+    def patient_record(obj, create, extracted, **kwargs):
+        if create:
+            patient_create_for_account(user=obj)
+
+
+class DoctorUserFactory(UserFactory):
+    role = Role.DOCTOR
+    totp = True
+
+
+class AdminUserFactory(UserFactory):
+    role = Role.ADMIN
+    totp = True
+
+
+class EditorUserFactory(UserFactory):
+    role = Role.EDITOR
+    totp = True
+
+
+class NotificationFactory(factory.django.DjangoModelFactory):
+    """A stored notification (no live push); use `notification_create` to test the push."""
+
+    class Meta:
+        model = Notification
+
+    recipient = factory.SubFactory(PatientUserFactory)
+    title = factory.Sequence(lambda n: f"Notification {n}")
+    body = "Details"
+    link = ""

@@ -1,0 +1,88 @@
+"""`manage.py seed_demo`: one login per role plus doctors, the same however often it runs."""
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core.management import call_command
+from django.test import Client
+
+from clinic.models import Doctor, Patient
+from core.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS
+from core.models import Role, User
+
+
+def _counts() -> dict[str, int]:
+    return {
+        "users": User.objects.count(),
+        "doctors": Doctor.objects.count(),
+        "verified": Doctor.objects.filter(status=Doctor.Status.VERIFIED).count(),
+        "pending": Doctor.objects.filter(status=Doctor.Status.PENDING).count(),
+        "patients": Patient.objects.count(),
+        "emails": EmailAddress.objects.count(),
+    }
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent(capsys):
+    call_command("seed_demo")
+    first = _counts()
+    call_command("seed_demo")
+
+    assert _counts() == first
+    assert first == {
+        "users": 7,
+        "doctors": 3,
+        "verified": 2,
+        "pending": 1,
+        "patients": 2,
+        "emails": 7,
+    }
+    assert "Demo data ready" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_every_demo_login_has_a_verified_email_and_its_role_group():
+    call_command("seed_demo")
+
+    for email, _first, _last, role in DEMO_USERS:
+        user = User.objects.get(email=email)
+        assert user.role == role
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+        address = EmailAddress.objects.get(user=user)
+        assert address.email == email
+        assert address.verified and address.primary
+        assert user.check_password(DEMO_PASSWORD)
+
+
+@pytest.mark.django_db
+def test_demo_doctors_have_a_profile_only_patients_have_a_patient_record():
+    call_command("seed_demo")
+
+    assert set(Doctor.objects.values_list("user__role", flat=True)) == {Role.DOCTOR}
+    assert set(Patient.objects.values_list("user__role", flat=True)) == {Role.PATIENT}
+    pending = Doctor.objects.get(status=Doctor.Status.PENDING)
+    assert pending.status_changed_at is None
+    assert all(d.status_changed_at for d in Doctor.objects.filter(status=Doctor.Status.VERIFIED))
+
+
+@pytest.mark.django_db
+def test_demo_patient_can_sign_in_with_the_published_password():
+    call_command("seed_demo")
+    client = Client()
+    email = next(email for email, *_rest, role in DEMO_USERS if role == Role.PATIENT)
+
+    response = client.post("/accounts/login/", {"login": email, "password": DEMO_PASSWORD})
+
+    assert response.status_code == 302
+    assert client.get("/home/")["Location"] == "/patient/"
+    assert client.get("/patient/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_seed_demo_completes_existing_demo_logins():
+    # A demo patient created earlier without a patient record gets one on the next run.
+    call_command("seed_demo")
+    Patient.objects.filter(user__email=DEMO_USERS[0][0]).delete()
+
+    call_command("seed_demo")
+
+    assert Patient.objects.filter(user__email=DEMO_USERS[0][0]).count() == 1
