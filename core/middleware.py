@@ -37,8 +37,12 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
 def _to_login(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         # A partial must not swap a login form into a widget: reload the whole page instead.
-        return HttpResponseClientRedirect(reverse("account_login"))
-    return redirect_to_login(request.get_full_path())
+        response = HttpResponseClientRedirect(reverse("account_login"))
+    else:
+        response = redirect_to_login(request.get_full_path())
+    # Answered before HtmxResponseMiddleware sees the request, so add its Vary here.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 class SessionTimeoutMiddleware:

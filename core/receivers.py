@@ -13,13 +13,17 @@ from django.dispatch import receiver
 
 from core.models import AuditEvent
 from core.services import audit_record, session_sockets_close
-from core.session_policy import SESSION_STARTED_KEY
+from core.session_policy import SESSION_LAST_SEEN_KEY, SESSION_STARTED_KEY
 
 
 @receiver(auth_signals.user_logged_in, dispatch_uid="audit_login")
 def _login(sender, request, user, **kwargs):
     if request is not None and hasattr(request, "session"):
-        request.session[SESSION_STARTED_KEY] = time.time()
+        # Both clocks start at login: the idle limit holds even if only background
+        # refreshes follow.
+        now = time.time()
+        request.session[SESSION_STARTED_KEY] = now
+        request.session[SESSION_LAST_SEEN_KEY] = now
     audit_record(action=AuditEvent.Action.LOGIN, actor=user, request=request)
 
 

@@ -122,7 +122,9 @@ def notification_open(request: HttpRequest, public_id: UUID) -> HttpResponse:
     notification = get_notification_for_user(request, public_id)
     notification_mark_read(notification=notification)
     link = notification.link
-    if link and url_has_allowed_host_and_scheme(link, allowed_hosts={request.get_host()}):
+    if link and url_has_allowed_host_and_scheme(
+        link, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(link)
     return redirect("notification_list")
 
@@ -171,11 +173,21 @@ def healthz(request: HttpRequest) -> HttpResponse:
 def admin_login_redirect(request: HttpRequest) -> HttpResponse:
     """The Wagtail and Django admin logins: everyone signs in through allauth (with MFA).
 
-    A signed-in user sent here lacks access to that admin, so they get 403, not a login form.
+    A signed-in user with access to that admin goes on to where they were headed; one
+    without it gets 403 (sending them back to the admin would loop).
     """
-    if request.user.is_authenticated:
-        raise PermissionDenied
+    admin_root = request.path.rsplit("login/", 1)[0]
     next_url = request.GET.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        next_url = request.path.rsplit("login/", 1)[0]
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = admin_root
+    if request.user.is_authenticated:
+        if admin_root.startswith("/django-admin/"):
+            has_access = request.user.is_active and request.user.is_superuser
+        else:
+            has_access = request.user.has_perm("wagtailadmin.access_admin")
+        if not has_access:
+            raise PermissionDenied
+        return redirect(next_url)
     return redirect_to_login(next_url)

@@ -174,12 +174,6 @@ def test_a_real_request_does_count_as_activity(clock, client_for, ada):
     assert client.get("/operations/").status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: the login receiver (core/receivers.py _login) sets only the session start, "
-    "not the last-seen time, so a session whose only requests are background refreshes is "
-    "never idle-expired (only the 12 h limit applies)",
-)
 @pytest.mark.django_db
 def test_idle_limit_applies_even_if_only_background_refreshes_followed_login(
     clock, client_for, amina
@@ -192,11 +186,6 @@ def test_idle_limit_applies_even_if_only_background_refreshes_followed_login(
     assert poll["HX-Redirect"] == LOGIN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: SessionTimeoutMiddleware answers before HtmxResponseMiddleware runs, so its "
-    "responses (302 for a page, HX-Redirect for HTMX) lack `Vary: HX-Request`",
-)
 @pytest.mark.django_db
 def test_expired_session_responses_vary_on_hx_request(clock, client_for, amina):
     client = client_for(amina)

@@ -221,3 +221,14 @@ def test_superuser_gets_the_django_admin(client_for, root):
 
     assert response.status_code == 200
     assert b"Django admin (superusers only)" in response.content
+
+
+@pytest.mark.django_db
+def test_admin_login_page_sends_a_signed_in_user_with_access_on_to_next(client_for, eddie, root):
+    # A bookmarked /cms/login/?next=... must not dead-end a user who may use the CMS.
+    assert client_for(eddie).get("/cms/login/", {"next": "/cms/pages/"})["Location"] == (
+        "/cms/pages/"
+    )
+    assert client_for(root).get("/django-admin/login/")["Location"] == "/django-admin/"
+    # An editor may use the CMS but not the Django admin.
+    assert client_for(eddie).get("/django-admin/login/").status_code == 403

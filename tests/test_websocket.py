@@ -134,3 +134,23 @@ async def test_after_disconnect_nothing_more_is_sent(amina):
     )
 
     assert notification.pk is not None
+
+
+async def test_signing_out_closes_that_sessions_socket_and_no_other(amina):
+    browser = await database_sync_to_async(Client)()
+    await database_sync_to_async(browser.force_login)(amina)
+    key = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    other_key = await database_sync_to_async(_session_cookie)(amina)
+    signed_out, connected, _code = await _connect(key)
+    still_in, other_connected, _code = await _connect(other_key)
+    assert connected and other_connected
+
+    response = await database_sync_to_async(browser.post)("/accounts/logout/")
+    assert response.status_code == 302
+
+    closed = await signed_out.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": CLOSE_NOT_AUTHENTICATED}
+    # Her session on another device keeps its live notifications.
+    await database_sync_to_async(notification_create)(recipient=amina, title="Still here")
+    assert "Still here" in await still_in.receive_from(timeout=2)
+    await still_in.disconnect()
