@@ -109,11 +109,6 @@ def test_notification_shows_live_only_on_its_recipients_page(live_asgi, make_acc
     assert tab_a.errors == [] and tab_b.errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: a live push prepends to #notification-items but leaves its empty-state "
-    "item 'No notifications yet.' in place (templates/core/notifications.html, live_push)",
-)
 def test_live_notification_replaces_the_empty_state(live_asgi, make_account, tab):
     amina = make_account("patient", "Amina", "Okafor")
     _open_home_live(tab, amina)
