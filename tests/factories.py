@@ -64,6 +64,14 @@ class EditorUserFactory(UserFactory):
     totp = True
 
 
+ROLE_FACTORIES = {
+    Role.PATIENT: PatientUserFactory,
+    Role.DOCTOR: DoctorUserFactory,
+    Role.ADMIN: AdminUserFactory,
+    Role.EDITOR: EditorUserFactory,
+}
+
+
 class NotificationFactory(factory.django.DjangoModelFactory):
     """A stored notification (no live push); use `notification_create` to test the push."""
 

@@ -39,7 +39,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SHOTS = Path("/tmp/shots")
-PASSWORD = "Lantern-Meadow-Quartz-73"
 # Budget for a page to load or a redirect chain to finish; generous for slow CI machines.
 NAV_TIMEOUT_MS = 10_000
 # Budget for something on an already loaded page to show (or, negated, to be absent).
@@ -215,33 +214,18 @@ class Account:
 def account_create(
     role: str, first_name: str, last_name: str = "Tester", *, totp: bool | None = None
 ) -> Account:
-    """A user with a verified email, as an admin (staff) or public signup (patient) makes one.
+    """A user with a verified email, made by the suite's factories (tests/factories.py).
 
     Staff get an authenticator app (TOTP) unless `totp=False`; patients get none by default.
     """
-    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-
-    from clinic.services import patient_create_for_account
     from core.models import Role
-    from core.services import user_create
+    from tests.factories import PASSWORD, ROLE_FACTORIES
 
     role = Role(role)
     email = f"{first_name.lower()}.{last_name.lower()}@example.test"
-    user = user_create(
-        email=email,
-        password=PASSWORD,
-        role=role,
-        first_name=first_name,
-        last_name=last_name,
-        email_verified=True,
-    )
-    if role == Role.PATIENT:
-        patient_create_for_account(user=user)
-    secret = None
-    if user.is_staff_role if totp is None else totp:
-        secret = generate_totp_secret()
-        TOTP.activate(user, secret)
-    return Account(user=user, email=email, password=PASSWORD, totp_secret=secret)
+    options = {} if totp is None else {"totp": totp}
+    user = ROLE_FACTORIES[role](email=email, first_name=first_name, last_name=last_name, **options)
+    return Account(user=user, email=email, password=PASSWORD, totp_secret=user.totp_secret)
 
 
 @pytest.fixture
