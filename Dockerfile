@@ -36,7 +36,7 @@ COPY requirements.lock /tmp/requirements.lock
 RUN uv pip install --python /opt/venv/bin/python --require-hashes -r /tmp/requirements.lock \
     && uv pip uninstall --python /opt/venv/bin/python \
         playwright pytest pytest-django pytest-asyncio factory-boy faker time-machine \
-        uvicorn ruff uv \
+        uvicorn websockets ruff uv \
     && uv pip check --python /opt/venv/bin/python
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from blog.selectors import articles_latest
+from clinic.selectors import doctor_applications_pending_count
 from core.htmx import render_page
 from core.models import Role
 from core.permissions import get_notification_for_user, role_required
@@ -29,8 +31,6 @@ ROLE_HOMES = {
 def landing(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
-    from blog.selectors import articles_latest
-
     return render_page(request, "core/landing.html", {"articles": articles_latest(limit=3)})
 
 
@@ -44,8 +44,6 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.PATIENT)
 def patient_home(request: HttpRequest) -> HttpResponse:
-    from blog.selectors import articles_latest
-
     context = {
         "patient": getattr(request.user, "patient", None),
         "articles": articles_latest(limit=3),
@@ -77,8 +75,6 @@ def doctor_home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.ADMIN)
 def admin_home(request: HttpRequest) -> HttpResponse:
-    from clinic.selectors import doctor_applications_pending_count
-
     context = {
         "pending_applications": doctor_applications_pending_count(),
         "notifications": notifications_latest(request.user),
