@@ -1,5 +1,6 @@
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
+from allauth.usersessions.models import UserSession
 from csp.middleware import CSPMiddleware, PolicyParts
 from csp.utils import default_config
 from django.conf import settings
@@ -10,13 +11,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django_htmx.http import HttpResponseClientRedirect
 
 from core.models import AuditEvent
-from core.services import audit_record
+from core.services import audit_record, client_ip
 from core.session_policy import idle_limit_for, session_expiry_reason, session_touch
 
 
@@ -78,8 +80,12 @@ class SessionTimeoutMiddleware:
                     messages.info(request, _("Your session has ended. Please sign in again."))
                 return _to_login(request)
             # Widgets that poll on their own are not the user being active.
-            if "X-Background-Refresh" not in request.headers:
-                session_touch(request.session)
+            if "X-Background-Refresh" not in request.headers and session_touch(request.session):
+                # "Last seen" on the user's Sessions page, at the same once-a-minute pace
+                # (allauth's own tracking would write the row on every request).
+                UserSession.objects.filter(session_key=request.session.session_key).update(
+                    last_seen_at=timezone.now(), ip=client_ip(request)
+                )
         return self.get_response(request)
 
 

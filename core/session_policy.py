@@ -29,9 +29,12 @@ def session_expiry_reason(session, user, now: float | None = None) -> str | None
     return None
 
 
-def session_touch(session, now: float | None = None) -> None:
+def session_touch(session, now: float | None = None) -> bool:
+    """Record activity; True when the last-seen time was written (at most once a minute)."""
     now = time.time() if now is None else now
     session.setdefault(SESSION_STARTED_KEY, now)
     last_seen = session.get(SESSION_LAST_SEEN_KEY)
     if last_seen is None or now - last_seen >= LAST_SEEN_WRITE_INTERVAL:
         session[SESSION_LAST_SEEN_KEY] = now
+        return True
+    return False

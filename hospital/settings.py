@@ -107,7 +107,6 @@ MIDDLEWARE = [
     "core.middleware.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "core.middleware.SessionTimeoutMiddleware",
     "core.middleware.StaffMFARequiredMiddleware",
     "core.middleware.HtmxResponseMiddleware",
@@ -267,7 +266,9 @@ MFA_ENCRYPTION_KEY = env_str("MFA_ENCRYPTION_KEY", "")
 # Only the demo (`make run`) turns this off; production keeps it on.
 STAFF_MFA_REQUIRED = env_bool("STAFF_MFA_REQUIRED", True)
 
-USERSESSIONS_TRACK_ACTIVITY = True
+# allauth records each session at login; core.middleware.SessionTimeoutMiddleware refreshes its
+# "last seen" once a minute instead of allauth writing the row on every request.
+USERSESSIONS_TRACK_ACTIVITY = False
 
 # guardian: no anonymous placeholder user; anonymous visitors never hold object permissions.
 ANONYMOUS_USER_NAME = None

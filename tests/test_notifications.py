@@ -358,7 +358,7 @@ def test_open_anonymous_goes_to_login(client, amina):
 
 
 # user, allauth user-session (savepoint, select, user, update, release), count, unread, page
-NOTIFICATIONS_PAGE_QUERIES = 9
+NOTIFICATIONS_PAGE_QUERIES = 4
 
 
 @pytest.mark.django_db

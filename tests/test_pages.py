@@ -215,10 +215,10 @@ def test_htmx_request_to_a_redirecting_view_navigates_the_page(client_for, amina
 # the live public articles (view restrictions, pages); staff: the TOTP check of the MFA
 # middleware, plus the doctor profile or the pending-applications count.
 HOME_QUERIES = {
-    Role.PATIENT: 11,
-    Role.DOCTOR: 10,
-    Role.ADMIN: 10,
-    Role.EDITOR: 9,
+    Role.PATIENT: 6,
+    Role.DOCTOR: 5,
+    Role.ADMIN: 5,
+    Role.EDITOR: 4,
 }
 
 

@@ -195,3 +195,30 @@ def test_expired_session_responses_vary_on_hx_request(clock, client_for, amina):
     response = client.get("/patient/", **htmx("care-overview"))
 
     assert "hx-request" in response["Vary"].lower()
+
+
+@pytest.mark.django_db
+def test_sessions_page_last_seen_is_refreshed_at_most_once_a_minute(clock, client, amina):
+    from allauth.usersessions.models import UserSession
+
+    from tests.factories import PASSWORD
+
+    signed_in = client.post(LOGIN, {"login": amina.email, "password": PASSWORD})
+    assert signed_in.status_code == 302
+    client.get("/patient/")
+    session = UserSession.objects.get(session_key=client.session.session_key)
+    first_seen = session.last_seen_at
+
+    clock.shift(timedelta(seconds=30))
+    client.get("/patient/")
+    session.refresh_from_db()
+    assert session.last_seen_at == first_seen
+
+    clock.shift(timedelta(minutes=5))
+    client.get("/patient/")
+    session.refresh_from_db()
+    assert session.last_seen_at == first_seen + timedelta(minutes=5, seconds=30)
+
+    page = client.get("/accounts/sessions/")
+    assert page.status_code == 200
+    assert b"Current" in page.content
