@@ -1,10 +1,31 @@
-"""Writes for clinical objects. Each is atomic and audited."""
+"""Writes for clinical objects. Each is atomic and audited; side effects run on commit."""
 
-from django.db import transaction
+from __future__ import annotations
 
-from clinic.models import Patient
-from core.models import AuditEvent
-from core.services import audit_record
+from datetime import datetime, timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinic.models import Appointment, Doctor, Patient
+from clinic.permissions import user_may_book_for
+from clinic.scheduling import hospital_zone, slots_free, slots_generate
+from core.models import AuditEvent, Role
+from core.services import audit_record, notification_create
+
+
+class SchedulingError(Exception):
+    """A booking rule said no; `message` is fit to show the user next to the form."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class SlotTaken(SchedulingError):
+    pass
 
 
 @transaction.atomic
@@ -16,3 +37,262 @@ def patient_create_for_account(*, user, request=None) -> Patient:
     if created:
         audit_record(action=AuditEvent.Action.CREATE, actor=user, request=request, target=patient)
     return patient
+
+
+def _slot_taken_message(error: IntegrityError) -> str:
+    text = str(error)
+    if "patient_overlap" in text:
+        return _("The patient already has an appointment at that time.")
+    if "one_active_per_patient_doctor_day" in text or "local_date" in text:
+        return _("The patient already has an appointment with this doctor that day.")
+    return _("This slot was just taken. Please choose another time.")
+
+
+def _create_in_slot(
+    *,
+    doctor: Doctor,
+    patient: Patient,
+    booked_by,
+    start_at: datetime,
+    reason: str,
+    now: datetime,
+    ignore_appointment_id: int | None = None,
+) -> Appointment:
+    """Check the slot against the rules under the doctor's row lock, then insert; the database
+    constraints back the check against anything that slipped past it."""
+    if not doctor.is_bookable:
+        raise SchedulingError(_("This doctor is not taking bookings."))
+    if doctor.user_id == booked_by.pk or (patient.user_id and patient.user_id == doctor.user_id):
+        raise SchedulingError(_("You cannot book an appointment with yourself."))
+    day = start_at.astimezone(hospital_zone()).date()
+    generated = {slot.start_at: slot for slot in slots_generate(doctor, day, day)}
+    if start_at not in generated:
+        raise SchedulingError(_("That time is not one of the doctor's appointment slots."))
+    free = {
+        slot.start_at: slot
+        for slot in slots_free(
+            doctor, day, day, now=now, ignore_appointment_id=ignore_appointment_id
+        )
+    }
+    if start_at not in free:
+        earliest = now + timedelta(minutes=doctor.min_notice_minutes)
+        if start_at < earliest or start_at > now + timedelta(days=doctor.horizon_days):
+            raise SchedulingError(_("That time can no longer be booked online."))
+        raise SlotTaken(_("This slot was just taken. Please choose another time."))
+    slot = free[start_at]
+    status = (
+        Appointment.Status.PENDING if doctor.requires_confirmation else Appointment.Status.CONFIRMED
+    )
+    try:
+        with transaction.atomic():
+            return Appointment.objects.create(
+                doctor=doctor,
+                patient=patient,
+                booked_by=booked_by,
+                start_at=slot.start_at,
+                end_at=slot.end_at,
+                local_date=day,
+                mode=slot.mode,
+                location=slot.location,
+                reason=reason.strip()[:500],
+                status=status,
+                confirmed_at=now if status == Appointment.Status.CONFIRMED else None,
+            )
+    except IntegrityError as error:
+        raise SlotTaken(_slot_taken_message(error)) from error
+
+
+def _lock_doctor(doctor: Doctor) -> Doctor:
+    # Bookings for one doctor queue here; the re-check that follows sees every earlier one.
+    return Doctor.objects.select_for_update().select_related("user").get(pk=doctor.pk)
+
+
+def _notify_booking(appointment: Appointment) -> None:
+    when = appointment.start_at.astimezone(hospital_zone())
+    notification_create(
+        recipient=appointment.doctor.user,
+        title=_("New appointment on %(when)s") % {"when": f"{when:%d %b %H:%M}"},
+        link="",
+    )
+    notification_create(
+        recipient=appointment.booked_by,
+        title=_("Appointment booked with %(doctor)s on %(when)s")
+        % {"doctor": appointment.doctor, "when": f"{when:%d %b %H:%M}"},
+        link="",
+    )
+
+
+@transaction.atomic
+def appointment_book(
+    *,
+    booked_by,
+    patient: Patient,
+    doctor: Doctor,
+    start_at: datetime,
+    reason: str = "",
+    request=None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Book a slot. Patient, doctor, times and status are decided here, never by the client:
+    the caller passes the patient the user may act for and the slot start they picked."""
+    now = now or timezone.now()
+    if not user_may_book_for(booked_by, patient):
+        raise PermissionDenied
+    doctor = _lock_doctor(doctor)
+    appointment = _create_in_slot(
+        doctor=doctor,
+        patient=patient,
+        booked_by=booked_by,
+        start_at=start_at,
+        reason=reason,
+        now=now,
+    )
+    audit_record(
+        action=AuditEvent.Action.CREATE,
+        actor=booked_by,
+        request=request,
+        target=appointment,
+        details={"patient": str(patient.public_id), "doctor": str(doctor.public_id)},
+    )
+    _notify_booking(appointment)
+    return appointment
+
+
+def _lock_appointment(appointment: Appointment) -> Appointment:
+    return (
+        Appointment.objects.select_for_update()
+        .select_related("doctor__user", "patient")
+        .get(pk=appointment.pk)
+    )
+
+
+def _refuse_unless_active(appointment: Appointment, action: str) -> None:
+    if not appointment.is_active:
+        raise SchedulingError(
+            _("This appointment is %(status)s and cannot be %(action)s.")
+            % {"status": appointment.get_status_display().lower(), "action": action}
+        )
+
+
+def _is_staff_actor(user, appointment: Appointment) -> bool:
+    return user.role == Role.ADMIN or appointment.doctor.user_id == user.pk
+
+
+@transaction.atomic
+def appointment_cancel(
+    *, appointment: Appointment, by, reason: str, request=None, now: datetime | None = None
+) -> Appointment:
+    """Cancel with a reason; the slot is free again at once. Patients and proxies must cancel
+    before the doctor's cut-off; the doctor and admins may cancel any time."""
+    now = now or timezone.now()
+    appointment = _lock_appointment(appointment)
+    _refuse_unless_active(appointment, _("cancelled"))
+    reason = reason.strip()
+    if not reason:
+        raise SchedulingError(_("Please give a reason for the cancellation."))
+    if not _is_staff_actor(by, appointment):
+        cutoff = appointment.start_at - timedelta(minutes=appointment.doctor.cancel_cutoff_minutes)
+        if now > cutoff:
+            raise SchedulingError(_("It is too late to cancel online. Please call the hospital."))
+    appointment.status = Appointment.Status.CANCELLED
+    appointment.cancelled_at = now
+    appointment.cancelled_by = by
+    appointment.cancellation_reason = reason[:500]
+    appointment.save(
+        update_fields=["status", "cancelled_at", "cancelled_by", "cancellation_reason"]
+    )
+    audit_record(
+        action=AuditEvent.Action.UPDATE,
+        actor=by,
+        request=request,
+        target=appointment,
+        reason=reason,
+        details={"status": "cancelled"},
+    )
+    return appointment
+
+
+@transaction.atomic
+def appointment_reschedule(
+    *,
+    appointment: Appointment,
+    by,
+    new_start_at: datetime,
+    request=None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Move an active appointment to a free slot of the same doctor in one step: the old one
+    becomes `rescheduled` and points at its successor; if the new slot fails, nothing changes."""
+    now = now or timezone.now()
+    doctor = _lock_doctor(appointment.doctor)
+    appointment = _lock_appointment(appointment)
+    _refuse_unless_active(appointment, _("rescheduled"))
+    appointment.status = Appointment.Status.RESCHEDULED
+    appointment.save(update_fields=["status"])
+    successor = _create_in_slot(
+        doctor=doctor,
+        patient=appointment.patient,
+        booked_by=by,
+        start_at=new_start_at,
+        reason=appointment.reason,
+        now=now,
+        ignore_appointment_id=appointment.pk,
+    )
+    appointment.rescheduled_to = successor
+    appointment.save(update_fields=["rescheduled_to"])
+    audit_record(
+        action=AuditEvent.Action.UPDATE,
+        actor=by,
+        request=request,
+        target=appointment,
+        details={"status": "rescheduled", "successor": str(successor.public_id)},
+    )
+    return successor
+
+
+def _doctor_action(appointment: Appointment, by, status: str, stamp: str, action: str, now):
+    appointment = _lock_appointment(appointment)
+    if not _is_staff_actor(by, appointment):
+        raise PermissionDenied
+    _refuse_unless_active(appointment, action)
+    appointment.status = status
+    setattr(appointment, stamp, now)
+    appointment.save(update_fields=["status", stamp])
+    audit_record(
+        action=AuditEvent.Action.UPDATE, actor=by, target=appointment, details={"status": status}
+    )
+    return appointment
+
+
+@transaction.atomic
+def appointment_confirm(*, appointment: Appointment, by, now: datetime | None = None):
+    """The doctor accepts a pending booking."""
+    now = now or timezone.now()
+    locked = _lock_appointment(appointment)
+    if locked.status != Appointment.Status.PENDING:
+        raise SchedulingError(_("Only an appointment awaiting confirmation can be confirmed."))
+    return _doctor_action(
+        locked, by, Appointment.Status.CONFIRMED, "confirmed_at", _("confirmed"), now
+    )
+
+
+@transaction.atomic
+def appointment_complete(*, appointment: Appointment, by, now: datetime | None = None):
+    """The doctor marks the visit done (issuing a prescription will call this too)."""
+    now = now or timezone.now()
+    if appointment.start_at > now:
+        raise SchedulingError(_("A visit cannot be completed before it starts."))
+    return _doctor_action(
+        appointment, by, Appointment.Status.COMPLETED, "completed_at", _("completed"), now
+    )
+
+
+@transaction.atomic
+def appointment_mark_no_show(*, appointment: Appointment, by, now: datetime | None = None):
+    """The patient did not come."""
+    now = now or timezone.now()
+    if appointment.start_at > now:
+        raise SchedulingError(_("A patient cannot miss a visit that has not started."))
+    return _doctor_action(
+        appointment, by, Appointment.Status.NO_SHOW, "no_show_at", _("marked as no-show"), now
+    )

@@ -1,0 +1,56 @@
+"""Who may act for which patient, and who may see which appointment.
+
+Acting for a patient is a django-guardian object permission on that patient (granted when an
+account holder adds a dependent or accepts a proxy invitation); the account holder's own
+patient record needs none.
+"""
+
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest
+from guardian.shortcuts import get_objects_for_user
+
+from clinic.models import Appointment, Patient
+from core.models import Role
+
+BOOK_FOR = "clinic.book_for_patient"
+
+
+def patients_user_may_book_for(user) -> QuerySet[Patient]:
+    """The user's own patient record and every patient they hold `book_for_patient` on."""
+    if not user.is_authenticated or user.role != Role.PATIENT:
+        return Patient.objects.none()
+    granted = get_objects_for_user(user, BOOK_FOR, klass=Patient, accept_global_perms=False)
+    return Patient.objects.filter(Q(user=user) | Q(pk__in=granted.values("pk")))
+
+
+def user_may_book_for(user, patient: Patient) -> bool:
+    return patients_user_may_book_for(user).filter(pk=patient.pk).exists()
+
+
+def appointments_visible_to(user) -> QuerySet[Appointment]:
+    """A patient sees their own and their dependents' appointments; a doctor sees theirs;
+    an admin sees all; anyone else none."""
+    if not user.is_authenticated:
+        return Appointment.objects.none()
+    if user.role == Role.ADMIN:
+        return Appointment.objects.all()
+    if user.role == Role.DOCTOR:
+        return Appointment.objects.filter(doctor__user=user)
+    if user.role == Role.PATIENT:
+        return Appointment.objects.filter(patient__in=patients_user_may_book_for(user))
+    return Appointment.objects.none()
+
+
+def get_appointment_for_user(request: HttpRequest, public_id: UUID) -> Appointment:
+    """The appointment if the signed-in user takes part in it, else 404 (never 403: an
+    outsider does not learn that it exists)."""
+    try:
+        return (
+            appointments_visible_to(request.user)
+            .select_related("doctor__user", "doctor__specialty", "patient")
+            .get(public_id=public_id)
+        )
+    except Appointment.DoesNotExist:
+        raise Http404 from None

@@ -1,0 +1,168 @@
+"""Slots: generated from a doctor's rules in the hospital's time zone, stored and compared in UTC.
+
+Wall-clock arithmetic happens in local time (a 09:00 rule means 09:00 on both sides of a
+daylight-saving change); a wall time that does not exist (the spring-forward gap) yields no
+slot; each slot lasts exactly `slot_minutes` of real time. Only whole slots are offered.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils import timezone
+
+from clinic.models import AvailabilityException, Doctor, WeeklyAvailability
+
+
+def hospital_zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+@dataclass(frozen=True)
+class Slot:
+    start_at: datetime  # aware, UTC
+    end_at: datetime
+    mode: str
+    location: str
+
+    @property
+    def local_start(self) -> datetime:
+        return self.start_at.astimezone(hospital_zone())
+
+
+@dataclass(frozen=True)
+class _Interval:
+    start: time
+    end: time
+    mode: str
+    location: str
+
+
+def local_to_utc(day: date, wall: time, zone: ZoneInfo | None = None) -> datetime | None:
+    """The UTC instant of a wall-clock time, or None where that wall time does not exist."""
+    zone = zone or hospital_zone()
+    local = datetime.combine(day, wall, tzinfo=zone)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None
+    return instant
+
+
+def _subtract(intervals: list[_Interval], start: time, end: time) -> list[_Interval]:
+    kept = []
+    for interval in intervals:
+        if end <= interval.start or start >= interval.end:
+            kept.append(interval)
+            continue
+        if interval.start < start:
+            kept.append(_Interval(interval.start, start, interval.mode, interval.location))
+        if end < interval.end:
+            kept.append(_Interval(end, interval.end, interval.mode, interval.location))
+    return kept
+
+
+def working_intervals(
+    day: date,
+    weekly: list[WeeklyAvailability],
+    exceptions: list[AvailabilityException],
+) -> list[_Interval]:
+    """The doctor's working intervals on one local date: weekly hours plus extra sessions,
+    minus time off."""
+    intervals = [
+        _Interval(rule.start_time, rule.end_time, rule.mode, rule.location)
+        for rule in weekly
+        if rule.weekday == day.weekday()
+    ]
+    todays = [exception for exception in exceptions if exception.date == day]
+    for extra in todays:
+        if extra.kind == AvailabilityException.Kind.EXTRA:
+            intervals.append(
+                _Interval(extra.start_time, extra.end_time, extra.mode, extra.location)
+            )
+    for off in todays:
+        if off.kind != AvailabilityException.Kind.TIME_OFF:
+            continue
+        if off.start_time is None:
+            return []
+        intervals = _subtract(intervals, off.start_time, off.end_time)
+    return sorted(intervals, key=lambda interval: interval.start)
+
+
+def slots_generate(
+    doctor: Doctor,
+    day_from: date,
+    day_to: date,
+    *,
+    weekly: list[WeeklyAvailability] | None = None,
+    exceptions: list[AvailabilityException] | None = None,
+) -> list[Slot]:
+    """Every slot the rules give between two local dates (inclusive), booked or not."""
+    zone = hospital_zone()
+    if weekly is None:
+        weekly = list(doctor.weekly_hours.all())
+    if exceptions is None:
+        exceptions = list(doctor.exceptions.filter(date__range=(day_from, day_to)))
+    length = timedelta(minutes=doctor.slot_minutes)
+    step = timedelta(minutes=doctor.slot_minutes + doctor.buffer_minutes)
+    slots = []
+    day = day_from
+    while day <= day_to:
+        for interval in working_intervals(day, weekly, exceptions):
+            cursor = datetime.combine(day, interval.start)
+            interval_end = datetime.combine(day, interval.end)
+            while cursor + length <= interval_end:
+                start_at = local_to_utc(day, cursor.time(), zone)
+                if start_at is not None:
+                    slots.append(
+                        Slot(start_at, start_at + length, interval.mode, interval.location)
+                    )
+                cursor += step
+        day += timedelta(days=1)
+    return slots
+
+
+def slots_free(
+    doctor: Doctor,
+    day_from: date,
+    day_to: date,
+    *,
+    now: datetime | None = None,
+    ignore_appointment_id: int | None = None,
+) -> list[Slot]:
+    """The slots a patient may book now: within notice and horizon, not overlapping an active
+    appointment, on days below the doctor's daily maximum. Three queries."""
+    now = now or timezone.now()
+    earliest = now + timedelta(minutes=doctor.min_notice_minutes)
+    latest = now + timedelta(days=doctor.horizon_days)
+    slots = [
+        slot
+        for slot in slots_generate(doctor, day_from, day_to)
+        if earliest <= slot.start_at <= latest
+    ]
+    if not slots:
+        return []
+    booked = doctor.appointments.active().overlapping(slots[0].start_at, slots[-1].end_at)
+    if ignore_appointment_id is not None:
+        booked = booked.exclude(pk=ignore_appointment_id)
+    busy = list(booked.values_list("start_at", "end_at", "local_date"))
+    per_day = Counter(local_date for _start, _end, local_date in busy)
+    limit = doctor.max_appointments_per_day
+    zone = hospital_zone()
+    return [
+        slot
+        for slot in slots
+        if not any(start < slot.end_at and slot.start_at < end for start, end, _day in busy)
+        and (limit is None or per_day[slot.start_at.astimezone(zone).date()] < limit)
+    ]
+
+
+def slot_next_free(doctor: Doctor, *, now: datetime | None = None) -> Slot | None:
+    """The doctor's first bookable slot within the horizon, or None."""
+    now = now or timezone.now()
+    today = now.astimezone(hospital_zone()).date()
+    free = slots_free(doctor, today, today + timedelta(days=doctor.horizon_days), now=now)
+    return free[0] if free else None
