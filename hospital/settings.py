@@ -406,5 +406,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # Wagtail's reference-index tasks log every run at INFO.
+        "django_tasks": {"level": "WARNING"},
     },
 }

@@ -5,9 +5,11 @@ from allauth.account.models import EmailAddress
 from django.core.management import call_command
 from django.test import Client
 
-from clinic.models import Doctor, Patient
+from clinic.models import Appointment, Doctor, Patient
+from clinic.permissions import patients_user_may_book_for
 from core.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS
 from core.models import Role, User
+from core.services import user_create
 
 
 def _counts() -> dict[str, int]:
@@ -18,6 +20,7 @@ def _counts() -> dict[str, int]:
         "pending": Doctor.objects.filter(status=Doctor.Status.PENDING).count(),
         "patients": Patient.objects.count(),
         "emails": EmailAddress.objects.count(),
+        "appointments": Appointment.objects.count(),
     }
 
 
@@ -33,8 +36,9 @@ def test_seed_demo_is_idempotent(capsys):
         "doctors": 3,
         "verified": 2,
         "pending": 1,
-        "patients": 2,
+        "patients": 3,  # Amina, Ben, and Amina's son Noah (no login)
         "emails": 7,
+        "appointments": 8,
     }
     assert "Demo data ready" in capsys.readouterr().out
 
@@ -58,7 +62,10 @@ def test_demo_doctors_have_a_profile_only_patients_have_a_patient_record():
     call_command("seed_demo")
 
     assert set(Doctor.objects.values_list("user__role", flat=True)) == {Role.DOCTOR}
-    assert set(Patient.objects.values_list("user__role", flat=True)) == {Role.PATIENT}
+    # Every patient login has a patient record; the child dependent has no login.
+    assert set(Patient.objects.filter(user__isnull=False).values_list("user__role", flat=True)) == {
+        Role.PATIENT
+    }
     pending = Doctor.objects.get(status=Doctor.Status.PENDING)
     assert pending.status_changed_at is None
     assert all(d.status_changed_at for d in Doctor.objects.filter(status=Doctor.Status.VERIFIED))
@@ -79,10 +86,28 @@ def test_demo_patient_can_sign_in_with_the_published_password():
 
 @pytest.mark.django_db
 def test_seed_demo_completes_existing_demo_logins():
-    # A demo patient created earlier without a patient record gets one on the next run.
-    call_command("seed_demo")
-    Patient.objects.filter(user__email=DEMO_USERS[0][0]).delete()
+    # A demo patient login created earlier without a patient record gets one on the next run.
+    email, first, last, role = DEMO_USERS[0]
+    user_create(email=email, password=DEMO_PASSWORD, role=role, first_name=first, last_name=last)
+    assert not Patient.objects.filter(user__email=email).exists()
 
     call_command("seed_demo")
 
     assert Patient.objects.filter(user__email=DEMO_USERS[0][0]).count() == 1
+
+
+@pytest.mark.django_db
+def test_demo_has_appointments_in_every_status_and_a_child_amina_books_for():
+    call_command("seed_demo")
+
+    assert set(Appointment.objects.values_list("status", flat=True)) == set(
+        Appointment.Status.values
+    )
+    amina = User.objects.get(email="amina.patient@demo.hospital")
+    ben = User.objects.get(email="ben.patient@demo.hospital")
+    child = Patient.objects.get(first_name="Noah", user=None)
+    assert set(patients_user_may_book_for(amina)) == {amina.patient, child}
+    assert child not in patients_user_may_book_for(ben)
+    # The demo doctors have working hours, so the directory has free slots to offer.
+    for doctor in Doctor.objects.filter(status=Doctor.Status.VERIFIED):
+        assert doctor.weekly_hours.exists()

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from clinic.demo import demo_appointments_seed, demo_child_seed, demo_hours_seed
 from clinic.models import Doctor, Specialty
 from clinic.services import patient_create_for_account
 from core.models import Role, User
@@ -61,6 +62,16 @@ class Command(BaseCommand):
                         else None,
                     },
                 )
+        demo_hours_seed()
+        amina = User.objects.get(email="amina.patient@demo.hospital")
+        child = demo_child_seed(amina)
+        demo_appointments_seed(
+            amina=amina,
+            ben=User.objects.get(email="ben.patient@demo.hospital"),
+            child=child,
+            clara=Doctor.objects.get(licence_number="LIC-CARD-1001"),
+            omar=Doctor.objects.get(licence_number="LIC-PED-2002"),
+        )
         self.stdout.write(
             f"Demo data ready: {len(DEMO_USERS)} logins, password {DEMO_PASSWORD!r} (see README)"
         )

@@ -1,0 +1,110 @@
+"""Demo schedule for `manage.py seed_demo`: working hours, a child dependent and appointments in
+every status, made through the same services as real bookings (past ones with `now` set back)."""
+
+from datetime import time, timedelta
+
+from django.utils import timezone
+from guardian.shortcuts import assign_perm
+
+from clinic.models import Appointment, ConsultationMode, Doctor, Patient, WeeklyAvailability
+from clinic.scheduling import hospital_zone, slots_free
+from clinic.services import (
+    appointment_book,
+    appointment_cancel,
+    appointment_complete,
+    appointment_confirm,
+    appointment_mark_no_show,
+    appointment_reschedule,
+)
+
+# licence -> [(weekdays, start, end, mode, location)]
+DEMO_HOURS = {
+    "LIC-CARD-1001": [
+        (range(0, 5), time(9), time(12), ConsultationMode.IN_PERSON, "Cardiology, building B"),
+        (range(0, 4), time(14), time(16), ConsultationMode.ONLINE, ""),
+    ],
+    "LIC-PED-2002": [
+        (range(0, 5), time(8, 30), time(12, 30), ConsultationMode.IN_PERSON, "Children's clinic"),
+    ],
+    "LIC-DERM-3003": [
+        (range(1, 4), time(10), time(15), ConsultationMode.IN_PERSON, "Dermatology, building C"),
+    ],
+}
+CHILD_PERMISSIONS = (
+    "clinic.book_for_patient",
+    "clinic.view_records_patient",
+    "clinic.request_sos_patient",
+    "clinic.view_patient",
+    "clinic.change_patient",
+)
+
+
+def demo_hours_seed() -> None:
+    for doctor in Doctor.objects.filter(licence_number__in=DEMO_HOURS):
+        if doctor.weekly_hours.exists():
+            continue
+        for weekdays, start, end, mode, location in DEMO_HOURS[doctor.licence_number]:
+            for weekday in weekdays:
+                WeeklyAvailability.objects.create(
+                    doctor=doctor,
+                    weekday=weekday,
+                    start_time=start,
+                    end_time=end,
+                    mode=mode,
+                    location=location,
+                )
+    # Dr Haddad confirms each booking himself, so the demo has pending ones.
+    Doctor.objects.filter(licence_number="LIC-PED-2002").update(requires_confirmation=True)
+
+
+def demo_child_seed(parent_user) -> Patient:
+    child, _ = Patient.objects.get_or_create(
+        first_name="Noah",
+        last_name=parent_user.last_name,
+        user=None,
+        defaults={"date_of_birth": timezone.localdate() - timedelta(days=6 * 365)},
+    )
+    for permission in CHILD_PERMISSIONS:
+        assign_perm(permission, parent_user, child)
+    return child
+
+
+def _first_free(doctor: Doctor, at, days_ahead: int, skip: int = 0):
+    day = (at + timedelta(days=days_ahead)).astimezone(hospital_zone()).date()
+    free = slots_free(doctor, day, day + timedelta(days=7), now=at)
+    return free[skip].start_at
+
+
+def demo_appointments_seed(*, amina, ben, child: Patient, clara: Doctor, omar: Doctor) -> None:
+    """Appointments in every status; run once (skipped when the demo doctors have any)."""
+    if Appointment.objects.filter(doctor__in=[clara, omar]).exists():
+        return
+    now = timezone.now()
+    amina_self, ben_self = amina.patient, ben.patient
+    past = now - timedelta(days=14)
+
+    def book(user, patient, doctor, at, days, skip=0, reason=""):
+        start = _first_free(doctor, at, days, skip)
+        return appointment_book(
+            booked_by=user, patient=patient, doctor=doctor, start_at=start, reason=reason, now=at
+        )
+
+    # Book the history first, then what happened to each visit.
+    done = book(amina, amina_self, clara, past, 1, reason="Palpitations after exercise")
+    missed = book(ben, ben_self, omar, past, 1, reason="Follow-up")
+    cancelled = book(amina, child, omar, past, 2, reason="Vaccination")
+    moved = book(ben, ben_self, clara, past, 3, reason="Blood pressure check")
+    appointment_confirm(appointment=missed, by=omar.user, now=past)
+    appointment_cancel(
+        appointment=cancelled, by=amina, reason="Noah has a fever", now=past + timedelta(hours=1)
+    )
+    successor = appointment_reschedule(
+        appointment=moved, by=ben, new_start_at=_first_free(clara, past, 4), now=past
+    )
+    appointment_complete(appointment=done, by=clara.user, now=done.end_at)
+    appointment_mark_no_show(appointment=missed, by=omar.user, now=missed.end_at)
+    appointment_complete(appointment=successor, by=clara.user, now=successor.end_at)
+
+    book(amina, amina_self, clara, now, 2, reason="Results discussion")  # confirmed
+    book(amina, child, omar, now, 3, reason="Check-up")  # pending: Dr Haddad confirms
+    book(ben, ben_self, clara, now, 5, skip=2, reason="Annual check")  # confirmed
