@@ -1,5 +1,35 @@
-from clinic.models import Doctor
+"""Reads for pages: querysets with their joins, so a page's query count does not grow with data."""
+
+from datetime import date
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from clinic.models import Appointment, Doctor
+from clinic.permissions import appointments_visible_to
 
 
 def doctor_applications_pending_count() -> int:
     return Doctor.objects.filter(status=Doctor.Status.PENDING).count()
+
+
+def appointments_upcoming_for_user(user, limit: int = 5) -> list[Appointment]:
+    """The next active appointments of the user and everyone they act for."""
+    return list(
+        appointments_visible_to(user)
+        .active()
+        .filter(end_at__gte=timezone.now())
+        .select_related("doctor__user", "doctor__specialty", "patient")
+        .order_by("start_at")[:limit]
+    )
+
+
+def doctor_agenda(doctor: Doctor, day: date) -> QuerySet[Appointment]:
+    """One local day of the doctor's appointments, rescheduled ones left out (their successor
+    shows instead)."""
+    return (
+        doctor.appointments.filter(local_date=day)
+        .exclude(status=Appointment.Status.RESCHEDULED)
+        .select_related("patient")
+        .order_by("start_at")
+    )

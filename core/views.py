@@ -7,12 +7,17 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from blog.selectors import articles_latest
-from clinic.selectors import doctor_applications_pending_count
+from clinic.selectors import (
+    appointments_upcoming_for_user,
+    doctor_agenda,
+    doctor_applications_pending_count,
+)
 from core.htmx import render_page
 from core.models import Role
 from core.permissions import get_notification_for_user, role_required
@@ -46,6 +51,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def patient_home(request: HttpRequest) -> HttpResponse:
     context = {
         "patient": getattr(request.user, "patient", None),
+        "appointments": appointments_upcoming_for_user(request.user),
         "articles": articles_latest(limit=3),
         "notifications": notifications_latest(request.user),
     }
@@ -60,8 +66,10 @@ def patient_home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.DOCTOR)
 def doctor_home(request: HttpRequest) -> HttpResponse:
+    doctor = getattr(request.user, "doctor", None)
     context = {
-        "doctor": getattr(request.user, "doctor", None),
+        "doctor": doctor,
+        "agenda": list(doctor_agenda(doctor, timezone.localdate())) if doctor else [],
         "notifications": notifications_latest(request.user),
     }
     return render_page(

@@ -210,12 +210,12 @@ def test_htmx_request_to_a_redirecting_view_navigates_the_page(client_for, amina
 
 # --- query counts: pinned, and the same with 1 and with 30 notifications -----------------------
 
-# Every home: user, allauth's user-session tracking (savepoint, select, user, update, release),
-# the latest five notifications and the unread badge. Then per role: the patient record and
-# the live public articles (view restrictions, pages); staff: the TOTP check of the MFA
-# middleware, plus the doctor profile or the pending-applications count.
+# Every home: user, the latest five notifications and the unread badge. Then per role: the
+# patient record, the upcoming appointments of her and her dependents, and the live public
+# articles (view restrictions, pages); staff: the TOTP check of the MFA middleware, plus the
+# doctor profile (and today's agenda) or the pending-applications count.
 HOME_QUERIES = {
-    Role.PATIENT: 6,
+    Role.PATIENT: 7,
     Role.DOCTOR: 5,
     Role.ADMIN: 5,
     Role.EDITOR: 4,
