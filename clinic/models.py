@@ -235,6 +235,10 @@ class Appointment(models.Model):
         related_name="appointments_cancelled",
     )
     cancellation_reason = models.CharField(max_length=500, blank=True)
+    # Set by the reminder job with a conditional UPDATE: whoever sets it sends the reminder,
+    # so each goes out once even when the job runs twice or in two clusters.
+    reminder_24h_sent_at = models.DateTimeField(null=True, blank=True)
+    reminder_2h_sent_at = models.DateTimeField(null=True, blank=True)
     rescheduled_to = models.OneToOneField(
         "self",
         null=True,

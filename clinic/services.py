@@ -296,3 +296,100 @@ def appointment_mark_no_show(*, appointment: Appointment, by, now: datetime | No
     return _doctor_action(
         appointment, by, Appointment.Status.NO_SHOW, "no_show_at", _("marked as no-show"), now
     )
+
+
+# --- Scheduled work: reminders and the no-show sweep -------------------------------------------
+
+REMINDER_FIELDS = {"24h": "reminder_24h_sent_at", "2h": "reminder_2h_sent_at"}
+NO_SHOW_GRACE = timedelta(minutes=30)
+
+
+def _reminder_recipients(appointment: Appointment) -> list:
+    """The patient's own login and whoever booked for them (a parent, a proxy), once each."""
+    users = {appointment.booked_by_id: appointment.booked_by}
+    if appointment.patient.user_id:
+        users[appointment.patient.user_id] = appointment.patient.user
+    return [user for user in users.values() if user.is_active]
+
+
+def _reminder_email(appointment: Appointment, recipient) -> None:
+    from django.conf import settings
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+
+    when = appointment.start_at.astimezone(hospital_zone())
+    context = {
+        "appointment": appointment,
+        "when": when,
+        "recipient": recipient,
+        "emergency_number": settings.EMERGENCY_NUMBER,
+    }
+    # The subject says when, never why: it shows on lock screens and in shared inboxes.
+    subject = _("Appointment reminder: %(when)s") % {"when": f"{when:%a %d %b, %H:%M}"}
+    send_mail(
+        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}",
+        message=render_to_string("clinic/email/appointment_reminder.txt", context),
+        from_email=None,
+        recipient_list=[recipient.email],
+    )
+
+
+def appointment_remind(*, appointment_id: int, which: str, now: datetime | None = None) -> bool:
+    """Send one reminder ("24h" or "2h") for an active appointment, exactly once.
+
+    The claim is a conditional UPDATE of the sent-at field: of two runs (or two clusters) only
+    one changes the row, and only that one sends. Returns whether this call sent it.
+    """
+    now = now or timezone.now()
+    field = REMINDER_FIELDS[which]
+    with transaction.atomic():
+        claimed = (
+            Appointment.objects.active()
+            .filter(pk=appointment_id, start_at__gt=now, **{f"{field}__isnull": True})
+            .update(**{field: now})
+        )
+        if not claimed:
+            return False
+        appointment = Appointment.objects.select_related(
+            "doctor__user", "patient__user", "booked_by"
+        ).get(pk=appointment_id)
+        when = appointment.start_at.astimezone(hospital_zone())
+        for recipient in _reminder_recipients(appointment):
+            notification_create(
+                recipient=recipient,
+                title=_("Reminder: appointment with %(doctor)s on %(when)s")
+                % {"doctor": appointment.doctor, "when": f"{when:%d %b %H:%M}"},
+            )
+            transaction.on_commit(
+                lambda recipient=recipient: _reminder_email(appointment, recipient)
+            )
+    return True
+
+
+def appointment_mark_no_show_if_missed(*, appointment_id: int, now: datetime | None = None) -> bool:
+    """Turn a confirmed appointment into a no-show once its end plus 30 minutes has passed,
+    and tell the doctor. Conditional, so a second run changes nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        changed = Appointment.objects.filter(
+            pk=appointment_id,
+            status=Appointment.Status.CONFIRMED,
+            end_at__lte=now - NO_SHOW_GRACE,
+        ).update(status=Appointment.Status.NO_SHOW, no_show_at=now)
+        if not changed:
+            return False
+        appointment = Appointment.objects.select_related("doctor__user", "patient").get(
+            pk=appointment_id
+        )
+        audit_record(
+            action=AuditEvent.Action.UPDATE,
+            target=appointment,
+            details={"status": "no_show", "by": "no-show sweep"},
+        )
+        when = appointment.start_at.astimezone(hospital_zone())
+        notification_create(
+            recipient=appointment.doctor.user,
+            title=_("Marked as no-show: %(patient)s, %(when)s")
+            % {"patient": appointment.patient, "when": f"{when:%d %b %H:%M}"},
+        )
+    return True

@@ -8,6 +8,16 @@ PERIODIC_SCHEDULES: dict[str, dict] = {
         "func": "core.tasks.sessions_clear_expired",
         "schedule_type": Schedule.HOURLY,
     },
+    "Send appointment reminders": {
+        "func": "clinic.tasks.appointments_send_reminders",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 5,
+    },
+    "Mark missed appointments as no-show": {
+        "func": "clinic.tasks.appointments_sweep_no_shows",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 10,
+    },
 }
 
 

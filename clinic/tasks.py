@@ -1,0 +1,42 @@
+"""django-q2 tasks for scheduling. Each may run late, twice, or in two clusters at once and
+still does its work once: the services they call claim each row with a conditional UPDATE."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from clinic.models import Appointment
+from clinic.services import NO_SHOW_GRACE, appointment_mark_no_show_if_missed, appointment_remind
+
+
+def appointments_send_reminders() -> int:
+    """Reminders 24 h and 2 h before. A run that comes late sends only the reminder still
+    relevant: inside the last 2 hours the 24 h one is skipped."""
+    now = timezone.now()
+    sent = 0
+    active = Appointment.objects.active().filter(start_at__gt=now)
+    for appointment_id in active.filter(
+        start_at__lte=now + timedelta(hours=2), reminder_2h_sent_at__isnull=True
+    ).values_list("pk", flat=True):
+        sent += appointment_remind(appointment_id=appointment_id, which="2h", now=now)
+        # Too late for the day-before reminder: mark it as done without sending.
+        Appointment.objects.filter(pk=appointment_id, reminder_24h_sent_at__isnull=True).update(
+            reminder_24h_sent_at=now
+        )
+    for appointment_id in active.filter(
+        start_at__lte=now + timedelta(hours=24), reminder_24h_sent_at__isnull=True
+    ).values_list("pk", flat=True):
+        sent += appointment_remind(appointment_id=appointment_id, which="24h", now=now)
+    return sent
+
+
+def appointments_sweep_no_shows() -> int:
+    """Confirmed appointments whose end plus 30 minutes has passed become no-shows."""
+    now = timezone.now()
+    missed = Appointment.objects.filter(
+        status=Appointment.Status.CONFIRMED, end_at__lte=now - NO_SHOW_GRACE
+    ).values_list("pk", flat=True)
+    return sum(
+        appointment_mark_no_show_if_missed(appointment_id=appointment_id, now=now)
+        for appointment_id in missed
+    )

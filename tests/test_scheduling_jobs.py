@@ -1,0 +1,160 @@
+"""The scheduled jobs, called as the worker calls them: reminders go out exactly once (even when
+the job runs twice or late), subjects carry no health details, and missed visits become no-shows."""
+
+from datetime import datetime, time, timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.core.management import call_command
+from django.utils import timezone
+from django_q.models import Schedule
+
+from clinic.models import Appointment, ConsultationMode, Doctor, Patient, Specialty
+from clinic.scheduling import hospital_zone
+from clinic.tasks import appointments_send_reminders, appointments_sweep_no_shows
+from core.models import Notification
+
+REASON = "Chest pain when climbing stairs"
+
+
+@pytest.fixture
+def doctor(dr_clara) -> Doctor:
+    return Doctor.objects.create(
+        user=dr_clara,
+        specialty=Specialty.objects.get_or_create(
+            slug="cardiology", defaults={"name": "Cardiology"}
+        )[0],
+        licence_number="LIC-JOBS-1",
+        status=Doctor.Status.VERIFIED,
+    )
+
+
+def _appointment(doctor, patient: Patient, booked_by, start, status="confirmed") -> Appointment:
+    return Appointment.objects.create(
+        doctor=doctor,
+        patient=patient,
+        booked_by=booked_by,
+        start_at=start,
+        end_at=start + timedelta(minutes=30),
+        local_date=start.astimezone(hospital_zone()).date(),
+        mode=ConsultationMode.IN_PERSON,
+        location="Building B",
+        reason=REASON,
+        status=status,
+    )
+
+
+def _at(day_offset: int, hour: int, minute: int = 0) -> datetime:
+    day = timezone.localdate() + timedelta(days=day_offset)
+    return datetime.combine(day, time(hour, minute), tzinfo=hospital_zone())
+
+
+@pytest.mark.django_db
+def test_the_jobs_are_registered_as_periodic_schedules():
+    call_command("setup_schedules")
+    call_command("setup_schedules")
+
+    funcs = set(Schedule.objects.values_list("func", flat=True))
+    assert {
+        "clinic.tasks.appointments_send_reminders",
+        "clinic.tasks.appointments_sweep_no_shows",
+    } <= funcs
+    assert Schedule.objects.count() == len(funcs)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_day_before_reminder_goes_out_once_even_if_the_job_runs_twice(doctor, amina):
+    start = _at(3, 10)
+    appointment = _appointment(doctor, amina.patient, amina, start)
+
+    with time_machine.travel(start - timedelta(hours=23), tick=False):
+        assert appointments_send_reminders() == 1
+        assert appointments_send_reminders() == 0
+
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == [amina.email]
+    assert "reminder" in message.subject.lower()
+    # No health details where a lock screen or a shared inbox shows them.
+    assert REASON not in message.subject
+    assert "Cardiology" not in message.subject
+    assert "Dr Clara Weiss" in message.body
+    assert Notification.objects.filter(recipient=amina, title__startswith="Reminder").count() == 1
+    appointment.refresh_from_db()
+    assert appointment.reminder_24h_sent_at is not None
+    assert appointment.reminder_2h_sent_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_hour_reminder_follows_and_a_late_run_sends_only_the_relevant_one(doctor, amina, ben):
+    on_time = _appointment(doctor, amina.patient, amina, _at(3, 10))
+    late = _appointment(doctor, ben.patient, ben, _at(3, 11))
+    with time_machine.travel(_at(2, 11), tick=False):  # 24 h before `late`, 23 h before `on_time`
+        appointments_send_reminders()
+    assert len(mail.outbox) == 2
+
+    # The worker was down until 90 minutes before `late`: one 2 h reminder each, nothing else.
+    with time_machine.travel(_at(3, 9, 30), tick=False):
+        assert appointments_send_reminders() == 2
+        assert appointments_send_reminders() == 0
+    assert len(mail.outbox) == 4
+    on_time.refresh_from_db()
+    late.refresh_from_db()
+    assert on_time.reminder_2h_sent_at and late.reminder_2h_sent_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_starts_inside_two_hours_skips_the_day_before_reminder(doctor, amina):
+    start = _at(3, 10)
+    _appointment(doctor, amina.patient, amina, start)
+
+    with time_machine.travel(start - timedelta(minutes=90), tick=False):
+        assert appointments_send_reminders() == 1
+    with time_machine.travel(start - timedelta(minutes=60), tick=False):
+        assert appointments_send_reminders() == 0
+
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reminders_reach_the_parent_of_a_child_and_skip_inactive_appointments(doctor, amina):
+    from guardian.shortcuts import assign_perm
+
+    child = Patient.objects.create(first_name="Noah", last_name="Okafor")
+    assign_perm("clinic.book_for_patient", amina, child)
+    _appointment(doctor, child, amina, _at(3, 10))
+    _appointment(doctor, amina.patient, amina, _at(3, 11), status="cancelled")
+
+    with time_machine.travel(_at(2, 10, 30), tick=False):
+        assert appointments_send_reminders() == 1
+
+    assert [message.to for message in mail.outbox] == [[amina.email]]
+    assert "Noah Okafor" in mail.outbox[0].body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_show_sweep_marks_only_confirmed_visits_half_an_hour_past_their_end(doctor, amina, ben):
+    missed = _appointment(doctor, amina.patient, amina, _at(1, 9))
+    still_in_grace = _appointment(doctor, ben.patient, ben, _at(1, 10))
+    pending = _appointment(doctor, amina.patient, amina, _at(2, 9), status="pending")
+    completed = _appointment(doctor, ben.patient, ben, _at(2, 10), status="completed")
+
+    with time_machine.travel(_at(1, 10, 45), tick=False):  # missed ended 10:15 minus grace
+        assert appointments_sweep_no_shows() == 1
+        assert appointments_sweep_no_shows() == 0
+
+    statuses = {
+        row.pk: row.status
+        for row in Appointment.objects.filter(
+            pk__in=[missed.pk, still_in_grace.pk, pending.pk, completed.pk]
+        )
+    }
+    assert statuses == {
+        missed.pk: "no_show",
+        still_in_grace.pk: "confirmed",
+        pending.pk: "pending",
+        completed.pk: "completed",
+    }
+    told = Notification.objects.filter(recipient=doctor.user, title__startswith="Marked as no-show")
+    assert told.count() == 1
