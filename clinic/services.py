@@ -107,6 +107,46 @@ def _lock_doctor(doctor: Doctor) -> Doctor:
     return Doctor.objects.select_for_update().select_related("user").get(pk=doctor.pk)
 
 
+def _appointment_email(appointment: Appointment, *, method: str) -> None:
+    """Email the patient's login and the booker, with the calendar file attached."""
+    from django.conf import settings
+    from django.core.mail import EmailMessage
+    from django.template.loader import render_to_string
+
+    from clinic.calendar import appointment_ics
+
+    appointment = Appointment.objects.select_related(
+        "doctor__user", "patient__user", "booked_by"
+    ).get(pk=appointment.pk)
+    when = appointment.start_at.astimezone(hospital_zone())
+    if method == "CANCEL":
+        subject = _("Appointment cancelled: %(when)s")
+    elif appointment.status == Appointment.Status.PENDING:
+        subject = _("Appointment requested: %(when)s")
+    else:
+        subject = _("Appointment confirmed: %(when)s")
+    subject = subject % {"when": f"{when:%a %d %b, %H:%M}"}
+    ics = appointment_ics(appointment, method=method)
+    for recipient in _reminder_recipients(appointment):
+        body = render_to_string(
+            "clinic/email/appointment_update.txt",
+            {
+                "appointment": appointment,
+                "when": when,
+                "recipient": recipient,
+                "method": method,
+                "emergency_number": settings.EMERGENCY_NUMBER,
+            },
+        )
+        message = EmailMessage(
+            subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}",
+            body=body,
+            to=[recipient.email],
+        )
+        message.attach("appointment.ics", ics, f"text/calendar; method={method}")
+        message.send()
+
+
 def _notify_booking(appointment: Appointment) -> None:
     when = appointment.start_at.astimezone(hospital_zone())
     notification_create(
@@ -155,6 +195,7 @@ def appointment_book(
         details={"patient": str(patient.public_id), "doctor": str(doctor.public_id)},
     )
     _notify_booking(appointment)
+    transaction.on_commit(lambda: _appointment_email(appointment, method="REQUEST"))
     return appointment
 
 
@@ -209,6 +250,7 @@ def appointment_cancel(
         reason=reason,
         details={"status": "cancelled"},
     )
+    transaction.on_commit(lambda: _appointment_email(appointment, method="CANCEL"))
     return appointment
 
 

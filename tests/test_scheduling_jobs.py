@@ -63,7 +63,7 @@ def test_the_jobs_are_registered_as_periodic_schedules():
     assert Schedule.objects.count() == len(funcs)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_day_before_reminder_goes_out_once_even_if_the_job_runs_twice(doctor, amina):
     start = _at(3, 10)
     appointment = _appointment(doctor, amina.patient, amina, start)
@@ -86,7 +86,7 @@ def test_day_before_reminder_goes_out_once_even_if_the_job_runs_twice(doctor, am
     assert appointment.reminder_2h_sent_at is None
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_hour_reminder_follows_and_a_late_run_sends_only_the_relevant_one(doctor, amina, ben):
     on_time = _appointment(doctor, amina.patient, amina, _at(3, 10))
     late = _appointment(doctor, ben.patient, ben, _at(3, 11))
@@ -104,7 +104,7 @@ def test_two_hour_reminder_follows_and_a_late_run_sends_only_the_relevant_one(do
     assert on_time.reminder_2h_sent_at and late.reminder_2h_sent_at
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_job_that_starts_inside_two_hours_skips_the_day_before_reminder(doctor, amina):
     start = _at(3, 10)
     _appointment(doctor, amina.patient, amina, start)
@@ -117,7 +117,7 @@ def test_a_job_that_starts_inside_two_hours_skips_the_day_before_reminder(doctor
     assert len(mail.outbox) == 1
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_reminders_reach_the_parent_of_a_child_and_skip_inactive_appointments(doctor, amina):
     from guardian.shortcuts import assign_perm
 
@@ -133,7 +133,7 @@ def test_reminders_reach_the_parent_of_a_child_and_skip_inactive_appointments(do
     assert "Noah Okafor" in mail.outbox[0].body
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_no_show_sweep_marks_only_confirmed_visits_half_an_hour_past_their_end(doctor, amina, ben):
     missed = _appointment(doctor, amina.patient, amina, _at(1, 9))
     still_in_grace = _appointment(doctor, ben.patient, ben, _at(1, 10))
@@ -158,3 +158,38 @@ def test_no_show_sweep_marks_only_confirmed_visits_half_an_hour_past_their_end(d
     }
     told = Notification.objects.filter(recipient=doctor.user, title__startswith="Marked as no-show")
     assert told.count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_booking_and_cancelling_email_a_calendar_file_with_one_stable_uid(doctor, amina):
+    from icalendar import Calendar
+
+    from clinic.models import WeeklyAvailability
+    from clinic.services import appointment_book, appointment_cancel
+
+    day = timezone.localdate() + timedelta(days=3)
+    WeeklyAvailability.objects.create(
+        doctor=doctor, weekday=day.weekday(), start_time=time(9), end_time=time(12)
+    )
+    appointment = appointment_book(
+        booked_by=amina, patient=amina.patient, doctor=doctor, start_at=_at(3, 9), reason=REASON
+    )
+    appointment_cancel(appointment=appointment, by=amina, reason="Feeling better")
+
+    booked, cancelled = mail.outbox
+    assert booked.subject.endswith(f"Appointment confirmed: {_at(3, 9):%a %d %b, %H:%M}")
+    assert "cancelled" in cancelled.subject.lower()
+    events = []
+    for message, method in ((booked, "REQUEST"), (cancelled, "CANCEL")):
+        assert REASON not in message.subject
+        ((name, content, mimetype),) = message.attachments
+        assert name == "appointment.ics"
+        assert mimetype == f"text/calendar; method={method}"
+        calendar = Calendar.from_ical(content)
+        assert calendar["method"] == method
+        (event,) = calendar.walk("VEVENT")
+        assert event.decoded("dtstart") == _at(3, 9)
+        assert REASON not in str(content)
+        events.append(event)
+    assert events[0]["uid"] == events[1]["uid"] == f"appointment-{appointment.public_id}@hospital"
+    assert events[1]["status"] == "CANCELLED"
