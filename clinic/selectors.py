@@ -33,3 +33,18 @@ def doctor_agenda(doctor: Doctor, day: date) -> QuerySet[Appointment]:
         .select_related("patient")
         .order_by("start_at")
     )
+
+
+def appointments_for_patient_pages(user, *, now, limit: int = 50):
+    """(upcoming, earlier) for the patient's appointment page: active ones still to come, then
+    everything else (past visits, cancelled and rescheduled ones), newest first."""
+    rows = appointments_visible_to(user).select_related(
+        "doctor__user", "doctor__specialty", "patient"
+    )
+    upcoming = list(rows.active().filter(end_at__gte=now).order_by("start_at")[:limit])
+    past = list(
+        rows.exclude(pk__in=[appointment.pk for appointment in upcoming]).order_by("-start_at")[
+            :limit
+        ]
+    )
+    return upcoming, past
