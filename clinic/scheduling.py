@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from clinic.models import AvailabilityException, Doctor, WeeklyAvailability
@@ -89,7 +90,22 @@ def working_intervals(
         if off.start_time is None:
             return []
         intervals = _subtract(intervals, off.start_time, off.end_time)
-    return sorted(intervals, key=lambda interval: interval.start)
+    return _merge_overlapping(sorted(intervals, key=lambda interval: interval.start))
+
+
+def _merge_overlapping(intervals: list[_Interval]) -> list[_Interval]:
+    """Overlapping rules (weekly hours and an extra session, say) become one interval, with
+    the mode and place of the one that starts first."""
+    merged: list[_Interval] = []
+    for interval in intervals:
+        if merged and interval.start < merged[-1].end:
+            last = merged[-1]
+            merged[-1] = _Interval(
+                last.start, max(last.end, interval.end), last.mode, last.location
+            )
+        else:
+            merged.append(interval)
+    return merged
 
 
 def slots_generate(
@@ -108,7 +124,7 @@ def slots_generate(
         exceptions = list(doctor.exceptions.filter(date__range=(day_from, day_to)))
     length = timedelta(minutes=doctor.slot_minutes)
     step = timedelta(minutes=doctor.slot_minutes + doctor.buffer_minutes)
-    slots = []
+    slots: list[Slot] = []
     day = day_from
     while day <= day_to:
         for interval in working_intervals(day, weekly, exceptions):
@@ -116,7 +132,11 @@ def slots_generate(
             interval_end = datetime.combine(day, interval.end)
             while cursor + length <= interval_end:
                 start_at = local_to_utc(day, cursor.time(), zone)
-                if start_at is not None:
+                # Across the spring-forward gap wall-clock steps can land less than a slot
+                # apart in real time; a slot never overlaps the one before it.
+                if start_at is not None and (
+                    not slots or start_at >= slots[-1].end_at + (step - length)
+                ):
                     slots.append(
                         Slot(start_at, start_at + length, interval.mode, interval.location)
                     )
@@ -138,14 +158,17 @@ def slots_free(
     now = now or timezone.now()
     earliest = now + timedelta(minutes=doctor.min_notice_minutes)
     latest = now + timedelta(days=doctor.horizon_days)
-    slots = [
-        slot
-        for slot in slots_generate(doctor, day_from, day_to)
-        if earliest <= slot.start_at <= latest
-    ]
+    generated = slots_generate(doctor, day_from, day_to)
+    slots = [slot for slot in generated if earliest <= slot.start_at <= latest]
     if not slots:
         return []
-    booked = doctor.appointments.active().overlapping(slots[0].start_at, slots[-1].end_at)
+    # Whole days, not just the slots still on offer: the daily maximum counts visits that
+    # the notice period already hides.
+    booked = doctor.appointments.active().filter(
+        Q(local_date__range=(day_from, day_to))
+        | Q(start_at__lt=max(slot.end_at for slot in generated))
+        & Q(end_at__gt=min(slot.start_at for slot in generated))
+    )
     if ignore_appointment_id is not None:
         booked = booked.exclude(pk=ignore_appointment_id)
     busy = list(booked.values_list("start_at", "end_at", "local_date"))

@@ -219,6 +219,20 @@ def _is_staff_actor(user, appointment: Appointment) -> bool:
     return user.role == Role.ADMIN or appointment.doctor.user_id == user.pk
 
 
+def _refuse_unless_participant(user, appointment: Appointment, *, action: str, now) -> None:
+    """Only the doctor, an admin, or someone who may book for the patient changes an
+    appointment; a patient or proxy only before the doctor's cut-off."""
+    if _is_staff_actor(user, appointment):
+        return
+    if not user_may_book_for(user, appointment.patient):
+        raise PermissionDenied
+    cutoff = appointment.start_at - timedelta(minutes=appointment.doctor.cancel_cutoff_minutes)
+    if now > cutoff:
+        raise SchedulingError(
+            _("It is too late to %(action)s online. Please call the hospital.") % {"action": action}
+        )
+
+
 @transaction.atomic
 def appointment_cancel(
     *, appointment: Appointment, by, reason: str, request=None, now: datetime | None = None
@@ -231,10 +245,7 @@ def appointment_cancel(
     reason = reason.strip()
     if not reason:
         raise SchedulingError(_("Please give a reason for the cancellation."))
-    if not _is_staff_actor(by, appointment):
-        cutoff = appointment.start_at - timedelta(minutes=appointment.doctor.cancel_cutoff_minutes)
-        if now > cutoff:
-            raise SchedulingError(_("It is too late to cancel online. Please call the hospital."))
+    _refuse_unless_participant(by, appointment, action=_("cancel"), now=now)
     appointment.status = Appointment.Status.CANCELLED
     appointment.cancelled_at = now
     appointment.cancelled_by = by
@@ -269,12 +280,14 @@ def appointment_reschedule(
     doctor = _lock_doctor(appointment.doctor)
     appointment = _lock_appointment(appointment)
     _refuse_unless_active(appointment, _("rescheduled"))
+    _refuse_unless_participant(by, appointment, action=_("reschedule"), now=now)
     appointment.status = Appointment.Status.RESCHEDULED
     appointment.save(update_fields=["status"])
     successor = _create_in_slot(
         doctor=doctor,
         patient=appointment.patient,
-        booked_by=by,
+        # The booking stays the booker's, whoever moves it (the doctor may move it too).
+        booked_by=appointment.booked_by,
         start_at=new_start_at,
         reason=appointment.reason,
         now=now,

@@ -205,12 +205,6 @@ def test_the_daily_maximum_hides_the_rest_of_a_full_day(clara, amina, ben):
     assert local_starts(free_on(clara, TOMORROW)) == ["09:00", "09:30", "10:00", "11:00", "11:30"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: clinic/scheduling.py slots_free counts a day's appointments only inside "
-    "the window of the slots still offered, so once the notice period hides the morning the "
-    "visits booked there no longer count and the daily maximum is exceeded",
-)
 def test_the_daily_maximum_still_holds_when_the_notice_hides_the_morning(clara, amina, ben):
     weekly(clara, EVERY_DAY, "09:00", "12:00")
     clara.max_appointments_per_day = 2
@@ -341,12 +335,6 @@ def test_a_night_rule_offers_each_wall_time_once_in_the_autumn_fold(clara):
     _assert_real_time_slots(slots, 30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: clinic/scheduling.py slots_generate steps in wall time, so on the "
-    "spring-forward night a 45-minute slot at 01:45 CET (00:45-01:30 UTC) and the next one at "
-    "03:15 CEST (01:15-02:00 UTC) overlap in real time",
-)
 def test_slots_never_overlap_across_the_spring_gap_whatever_their_length(dr_clara):
     doctor = make_doctor(dr_clara, slot_minutes=45)
     weekly(doctor, 6, "01:00", "04:00")
@@ -361,12 +349,6 @@ def test_slots_never_overlap_across_the_spring_gap_whatever_their_length(dr_clar
 # --- Overlapping rules -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: clinic/scheduling.py slots_free looks for appointments only between "
-    "slots[0].start_at and slots[-1].end_at, but slots are not sorted when an extra session "
-    "overlaps weekly hours, so a booked 11:00 slot is offered again (and 09:00 is listed twice)",
-)
 def test_an_extra_session_over_weekly_hours_never_reoffers_a_booked_slot(clara, amina):
     weekly(clara, WEDNESDAY, "09:00", "12:00")
     extra_session(clara, TOMORROW, "09:00", "09:30")  # redundant, as staff sometimes enter
