@@ -1,0 +1,1 @@
+"""Clinic pages, one module per area: appointments (patients), directory and booking, doctor."""
