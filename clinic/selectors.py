@@ -1,12 +1,17 @@
 """Reads for pages: querysets with their joins, so a page's query count does not grow with data."""
 
-from datetime import date
+from collections import Counter
+from datetime import date, datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
-from clinic.models import Appointment, Doctor
+from clinic.models import Appointment, AvailabilityException, Doctor
 from clinic.permissions import appointments_visible_to
+from clinic.scheduling import Slot, hospital_zone, slots_free, slots_generate
+
+# How far ahead the directory looks for each doctor's next free slot.
+DIRECTORY_DAYS = 14
 
 
 def doctor_applications_pending_count() -> int:
@@ -48,3 +53,117 @@ def appointments_for_patient_pages(user, *, now, limit: int = 50):
         ]
     )
     return upcoming, past
+
+
+def doctor_week(doctor: Doctor, first_day: date) -> list[tuple[date, list[Appointment]]]:
+    """Seven local days from `first_day`, each with its appointments (one query)."""
+    from datetime import timedelta
+
+    days = [first_day + timedelta(days=offset) for offset in range(7)]
+    rows = (
+        doctor.appointments.filter(local_date__range=(days[0], days[-1]))
+        .exclude(status=Appointment.Status.RESCHEDULED)
+        .select_related("patient")
+        .order_by("start_at")
+    )
+    by_day: dict[date, list[Appointment]] = {day: [] for day in days}
+    for appointment in rows:
+        by_day[appointment.local_date].append(appointment)
+    return list(by_day.items())
+
+
+def doctors_listed(
+    *,
+    q: str = "",
+    specialty=None,
+    location: str = "",
+    language=None,
+) -> QuerySet[Doctor]:
+    """Verified doctors with an active login, filtered for the directory (one query, plus one
+    for their languages)."""
+    doctors = Doctor.objects.filter(status=Doctor.Status.VERIFIED, user__is_active=True)
+    for word in q.split():
+        doctors = doctors.filter(
+            Q(user__first_name__icontains=word) | Q(user__last_name__icontains=word)
+        )
+    if specialty is not None:
+        doctors = doctors.filter(specialty=specialty)
+    if location:
+        doctors = doctors.filter(location__icontains=location)
+    if language is not None:
+        # Language codes are unique, so the join cannot repeat a doctor.
+        doctors = doctors.filter(languages=language)
+    return doctors.select_related("user", "specialty").prefetch_related("languages")
+
+
+def doctors_with_next_free_slot(
+    doctors: list[Doctor], now: datetime, *, day_to: date | None = None
+) -> list[Doctor]:
+    """Set `next_free_slot` (a Slot or None) on each doctor, looking from today to `day_to`
+    (DIRECTORY_DAYS ahead by default). Three queries for any number of doctors: weekly hours,
+    exceptions and active appointments are prefetched, and the rules of `slots_free` applied
+    to them in Python."""
+    zone = hospital_zone()
+    today = now.astimezone(zone).date()
+    day_to = day_to or today + timedelta(days=DIRECTORY_DAYS)
+    # A day either side: an appointment that started the evening before can still overlap.
+    busy_from, busy_to = today - timedelta(days=1), day_to + timedelta(days=1)
+    prefetch_related_objects(
+        doctors,
+        Prefetch("weekly_hours", to_attr="directory_weekly"),
+        Prefetch(
+            "exceptions",
+            queryset=AvailabilityException.objects.filter(date__range=(today, day_to)),
+            to_attr="directory_exceptions",
+        ),
+        Prefetch(
+            "appointments",
+            queryset=Appointment.objects.active()
+            .filter(local_date__range=(busy_from, busy_to))
+            .only("doctor_id", "start_at", "end_at", "local_date"),
+            to_attr="directory_busy",
+        ),
+    )
+    for doctor in doctors:
+        free = _free_from_prefetched(doctor, today, day_to, now)
+        doctor.next_free_slot = free[0] if free else None
+    return doctors
+
+
+def _free_from_prefetched(doctor: Doctor, day_from: date, day_to: date, now: datetime) -> list:
+    """`slots_free` over prefetched rows: notice, horizon, overlaps and the daily maximum."""
+    earliest = now + timedelta(minutes=doctor.min_notice_minutes)
+    latest = now + timedelta(days=doctor.horizon_days)
+    generated = slots_generate(
+        doctor,
+        day_from,
+        min(day_to, latest.astimezone(hospital_zone()).date()),
+        weekly=doctor.directory_weekly,
+        exceptions=doctor.directory_exceptions,
+    )
+    slots = [slot for slot in generated if earliest <= slot.start_at <= latest]
+    busy = [(row.start_at, row.end_at, row.local_date) for row in doctor.directory_busy]
+    per_day = Counter(local_date for _start, _end, local_date in busy)
+    limit = doctor.max_appointments_per_day
+    zone = hospital_zone()
+    return [
+        slot
+        for slot in slots
+        if not any(start < slot.end_at and slot.start_at < end for start, end, _day in busy)
+        and (limit is None or per_day[slot.start_at.astimezone(zone).date()] < limit)
+    ]
+
+
+def doctor_free_days(
+    doctor: Doctor, now: datetime, *, limit: int, look_ahead_days: int = 60
+) -> dict[date, list[Slot]]:
+    """The first `limit` local dates with free slots, each with its slots (three queries)."""
+    today = now.astimezone(hospital_zone()).date()
+    days_ahead = min(doctor.horizon_days, look_ahead_days)
+    days: dict[date, list[Slot]] = {}
+    for slot in slots_free(doctor, today, today + timedelta(days=days_ahead), now=now):
+        day = slot.local_start.date()
+        if day not in days and len(days) == limit:
+            break
+        days.setdefault(day, []).append(slot)
+    return days

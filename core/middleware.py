@@ -150,6 +150,10 @@ class HtmxResponseMiddleware:
             # HX-Location navigates the page instead.
             location = HttpResponse(status=204)
             location["HX-Location"] = response["Location"]
+            # Events the view fired (appointmentCancelled, ...) still reach the page.
+            for header in ("HX-Trigger", "HX-Trigger-After-Settle", "HX-Trigger-After-Swap"):
+                if header in response:
+                    location[header] = response[header]
             patch_vary_headers(location, ("HX-Request",))
             return location
         storage = messages.get_messages(request)

@@ -161,6 +161,7 @@ def test_htmx_cancel_navigates_with_hx_location_and_fires_the_event(client_for, 
     )
 
     assert response["HX-Location"] == f"/appointments/{own.public_id}/"
+    assert response["HX-Trigger"] == "appointmentCancelled"
 
 
 @pytest.mark.django_db

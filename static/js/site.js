@@ -11,8 +11,10 @@
     }
   });
 
-  // Toasts pushed over the WebSocket fade out on their own after a while.
+  // Toasts pushed over the WebSocket fade out on their own after a while; regions that show
+  // live data (the doctor's agenda) listen for "notificationReceived" and refresh themselves.
   document.body.addEventListener("htmx:wsAfterMessage", function () {
+    htmx.trigger(document.body, "notificationReceived");
     document.querySelectorAll(".toast:not([data-timer])").forEach(function (toast) {
       toast.dataset.timer = "1";
       setTimeout(function () { toast.remove(); }, 8000);
