@@ -148,17 +148,20 @@ def _appointment_email(appointment: Appointment, *, method: str) -> None:
 
 
 def _notify_booking(appointment: Appointment) -> None:
+    from django.urls import reverse
+
     when = appointment.start_at.astimezone(hospital_zone())
+    link = reverse("appointment_detail", args=[appointment.public_id])
     notification_create(
         recipient=appointment.doctor.user,
         title=_("New appointment on %(when)s") % {"when": f"{when:%d %b %H:%M}"},
-        link="",
+        link=link,
     )
     notification_create(
         recipient=appointment.booked_by,
         title=_("Appointment booked with %(doctor)s on %(when)s")
         % {"doctor": appointment.doctor, "when": f"{when:%d %b %H:%M}"},
-        link="",
+        link=link,
     )
 
 
