@@ -6,7 +6,14 @@ from datetime import time, timedelta
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from clinic.models import Appointment, ConsultationMode, Doctor, Patient, WeeklyAvailability
+from clinic.models import (
+    Appointment,
+    ConsultationMode,
+    Doctor,
+    Language,
+    Patient,
+    WeeklyAvailability,
+)
 from clinic.scheduling import hospital_zone, slots_free
 from clinic.services import (
     appointment_book,
@@ -29,6 +36,24 @@ DEMO_HOURS = {
     "LIC-DERM-3003": [
         (range(1, 4), time(10), time(15), ConsultationMode.IN_PERSON, "Dermatology, building C"),
     ],
+}
+# licence -> (location, language codes, bio)
+DEMO_PROFILES = {
+    "LIC-CARD-1001": (
+        "Cardiology, building B",
+        ["de", "en", "fr"],
+        "Cardiologist with a focus on heart rhythm disorders and prevention.",
+    ),
+    "LIC-PED-2002": (
+        "Children's clinic",
+        ["ar", "en", "de"],
+        "Paediatrician; vaccinations, check-ups and the everyday illnesses of childhood.",
+    ),
+    "LIC-DERM-3003": (
+        "Dermatology, building C",
+        ["de", "tr", "en"],
+        "Dermatologist for skin checks, eczema and acne.",
+    ),
 }
 CHILD_PERMISSIONS = (
     "clinic.book_for_patient",
@@ -53,6 +78,12 @@ def demo_hours_seed() -> None:
                     mode=mode,
                     location=location,
                 )
+    for doctor in Doctor.objects.filter(licence_number__in=DEMO_PROFILES):
+        location, codes, bio = DEMO_PROFILES[doctor.licence_number]
+        if not doctor.bio:
+            doctor.location, doctor.bio = location, bio
+            doctor.save(update_fields=["location", "bio"])
+        doctor.languages.add(*Language.objects.filter(code__in=codes))
     # Dr Haddad confirms each booking himself, so the demo has pending ones.
     Doctor.objects.filter(licence_number="LIC-PED-2002").update(requires_confirmation=True)
 

@@ -1,5 +1,11 @@
+from datetime import UTC, datetime
+
 from django import forms
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
+
+from clinic.models import ConsultationMode, Language, Patient, Specialty
+from clinic.permissions import patients_user_may_book_for
 
 
 class CancelForm(forms.Form):
@@ -9,3 +15,107 @@ class CancelForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("The doctor sees this. At most 500 characters."),
     )
+
+
+class DirectoryFilterForm(forms.Form):
+    """The directory's filters; read from the query string, so every result page has a URL."""
+
+    q = forms.CharField(label=_("Name"), max_length=100, required=False)
+    specialty = forms.ModelChoiceField(
+        label=_("Specialty"),
+        queryset=Specialty.objects.all(),
+        to_field_name="slug",
+        required=False,
+        empty_label=_("Any specialty"),
+    )
+    location = forms.CharField(label=_("Department or location"), max_length=100, required=False)
+    language = forms.ModelChoiceField(
+        label=_("Language"),
+        queryset=Language.objects.all(),
+        to_field_name="code",
+        required=False,
+        empty_label=_("Any language"),
+    )
+    free_before = forms.DateField(
+        label=_("Free on or before"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+
+class PatientChoiceField(forms.ModelChoiceField):
+    def __init__(self, *args, user, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def label_from_instance(self, patient: Patient) -> str:
+        return str(_("Myself")) if patient.user_id == self.user.pk else str(patient)
+
+
+class SlotStartField(forms.Field):
+    """An aware ISO 8601 instant, returned in UTC. Anything else is a form error, never a 500."""
+
+    widget = forms.RadioSelect
+    default_error_messages = {"invalid": _("Choose one of the times offered.")}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            start = datetime.fromisoformat(str(value).strip())
+            if start.tzinfo is None:
+                raise ValueError
+            start = start.astimezone(UTC)
+            # Far-off years would overflow when shifted into the hospital's zone.
+            if not 2000 <= start.year <= 9000:
+                raise ValueError
+        except (ValueError, OverflowError):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        return start
+
+
+class BookingForm(forms.Form):
+    """Who the visit is for, when, and why. The patient is looked up only among those the user
+    may book for; the time is checked by the booking service."""
+
+    patient = forms.Field()  # replaced in __init__, where the user is known
+    start_at = SlotStartField(label=_("Time"))
+    reason = forms.CharField(
+        label=_("Reason for the visit"),
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Optional. The doctor sees this. At most 500 characters."),
+    )
+
+    def __init__(self, *args, user, slots=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["patient"] = PatientChoiceField(
+            label=_("For whom"),
+            queryset=patients_user_may_book_for(user).order_by(
+                F("user").asc(nulls_last=True), "first_name"
+            ),
+            to_field_name="public_id",
+            empty_label=None,
+            user=user,
+            error_messages={"invalid_choice": _("Choose someone you may book for.")},
+        )
+        self.slots_offer(slots)
+
+    def slots_offer(self, slots) -> None:
+        """The radio buttons: one per free slot, valued with its UTC start."""
+        self.fields["start_at"].widget.choices = [
+            (
+                slot.start_at.isoformat(),
+                " · ".join(
+                    part
+                    for part in (
+                        f"{slot.local_start:%H:%M}",
+                        str(ConsultationMode(slot.mode).label),
+                        slot.location,
+                    )
+                    if part
+                ),
+            )
+            for slot in slots
+        ]

@@ -24,6 +24,19 @@ class Specialty(models.Model):
         return self.name
 
 
+class Language(models.Model):
+    """A language a doctor consults in (ISO 639-1 code)."""
+
+    code = models.CharField(max_length=8, unique=True)
+    name = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Doctor(models.Model):
     """A doctor's professional profile. Listed, bookable and able to publish only once verified."""
 
@@ -57,6 +70,18 @@ class Doctor(models.Model):
     )
     cancel_cutoff_minutes = models.PositiveIntegerField(default=120)
     max_appointments_per_day = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    # Public profile, shown in the directory.
+    bio = models.TextField(blank=True)
+    years_of_experience = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(80)]
+    )
+    education = models.TextField(blank=True)
+    languages = models.ManyToManyField(Language, blank=True, related_name="doctors")
+    consultation_fee = models.DecimalField(
+        max_digits=8, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    location = models.CharField(_("department or location"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["user__last_name", "user__first_name"]

@@ -1,8 +1,11 @@
 from django.urls import path
 
-from clinic.views import appointments
+from clinic.views import appointments, directory
 
 urlpatterns = [
+    path("doctors/", directory.doctor_directory, name="doctor_directory"),
+    path("doctors/<uuid:public_id>/", directory.doctor_profile, name="doctor_profile"),
+    path("doctors/<uuid:public_id>/book/", directory.doctor_book, name="doctor_book"),
     path("appointments/", appointments.appointment_list, name="appointment_list"),
     path(
         "appointments/<uuid:public_id>/",
