@@ -25,6 +25,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             self.groups_joined.append(session_group_name(session_key))
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        # The page says whether it shows the notification list (?regions=list).
+        self.page_has_list = b"regions=list" in self.scope.get("query_string", b"")
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -36,7 +38,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         return
 
     async def notification_push(self, event: dict) -> None:
-        await self.send(text_data=event["html"])
+        await self.send(text_data=event["html_with_list"] if self.page_has_list else event["html"])
 
     async def session_ended(self, event: dict) -> None:
         await self.close(code=CLOSE_NOT_AUTHENTICATED)

@@ -117,13 +117,18 @@ def notification_create(
 def _notification_push(notification_id: int) -> None:
     notification = Notification.objects.select_related("recipient").get(pk=notification_id)
     unread = Notification.objects.filter(recipient_id=notification.recipient_id).unread().count()
-    html = render_to_string(
-        "core/notifications.html#live_push",
-        {"notification": notification, "unread_count": unread},
-    )
+    context = {"notification": notification, "unread_count": unread}
     async_to_sync(get_channel_layer().group_send)(
         notification_group_name(notification.recipient_id),
-        {"type": "notification.push", "html": html},
+        {
+            "type": "notification.push",
+            # Badge and toast for every page; the list item only for pages that show the list
+            # (htmx reports an error for an out-of-band target a page does not have).
+            "html": render_to_string("core/notifications.html#live_push", context),
+            "html_with_list": render_to_string(
+                "core/notifications.html#live_push", {**context, "with_list": True}
+            ),
+        },
     )
 
 

@@ -154,3 +154,23 @@ async def test_signing_out_closes_that_sessions_socket_and_no_other(amina):
     await database_sync_to_async(notification_create)(recipient=amina, title="Still here")
     assert "Still here" in await still_in.receive_from(timeout=2)
     await still_in.disconnect()
+
+
+async def test_only_pages_that_show_the_list_get_the_list_item(amina):
+    key = await database_sync_to_async(_session_cookie)(amina)
+    plain, connected, _code = await _connect(key)
+    listing = WebsocketCommunicator(application, f"{PATH}?regions=list", headers=_headers(key))
+    assert connected and (await listing.connect(timeout=5))[0]
+
+    await database_sync_to_async(notification_create)(recipient=amina, title="Lab results ready")
+    without_list = await plain.receive_from(timeout=5)
+    with_list = await listing.receive_from(timeout=5)
+
+    # Every page gets the badge and the toast; only a page with the list gets an item for it
+    # (htmx logs an error for an out-of-band target the page does not have).
+    for html in (without_list, with_list):
+        assert 'id="unread-count"' in html and "Lab results ready" in html
+    assert 'id="notification-items"' not in without_list
+    assert 'id="notification-items"' in with_list
+    await plain.disconnect()
+    await listing.disconnect()

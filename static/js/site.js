@@ -15,6 +15,9 @@
   // live data (the doctor's agenda) listen for "notificationReceived" and refresh themselves.
   document.body.addEventListener("htmx:wsAfterMessage", function () {
     htmx.trigger(document.body, "notificationReceived");
+    // The "nothing yet" line goes once a live item has arrived above it.
+    var empty = document.getElementById("notification-items-empty");
+    if (empty && empty.parentElement.children.length > 1) { empty.remove(); }
     document.querySelectorAll(".toast:not([data-timer])").forEach(function (toast) {
       toast.dataset.timer = "1";
       setTimeout(function () { toast.remove(); }, 8000);
