@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clinic.views import appointments, directory
+from clinic.views import appointments, directory, doctor
 
 urlpatterns = [
     path("doctors/", directory.doctor_directory, name="doctor_directory"),
@@ -22,4 +22,14 @@ urlpatterns = [
         appointments.appointment_calendar_file,
         name="appointment_calendar_file",
     ),
+    path("doctor/agenda/", doctor.agenda, name="doctor_agenda"),
+    *[
+        path(
+            f"appointments/<uuid:public_id>/{action}/",
+            doctor.appointment_action,
+            {"action": action},
+            name=f"appointment_{action.replace('-', '_')}",
+        )
+        for action in doctor.ACTIONS
+    ],
 ]

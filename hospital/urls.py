@@ -18,7 +18,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("core.urls")),
     path("", include("clinic.urls")),
-    path("", include("clinic.urls_doctor")),
     # Wagtail serves the article pages under their own prefix, never shadowing app URLs.
     path("articles/", include(wagtail_urls)),
 ]
