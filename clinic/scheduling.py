@@ -153,14 +153,11 @@ def slots_free(
     now: datetime | None = None,
     ignore_appointment_id: int | None = None,
 ) -> list[Slot]:
-    """The slots a patient may book now: within notice and horizon, not overlapping an active
-    appointment, on days below the doctor's daily maximum. Three queries."""
+    """The slots a patient may book now (see `slots_bookable`). Three queries."""
     now = now or timezone.now()
-    earliest = now + timedelta(minutes=doctor.min_notice_minutes)
-    latest = now + timedelta(days=doctor.horizon_days)
     generated = slots_generate(doctor, day_from, day_to)
-    slots = [slot for slot in generated if earliest <= slot.start_at <= latest]
-    if not slots:
+    earliest, latest = booking_window(doctor, now)
+    if not any(earliest <= slot.start_at <= latest for slot in generated):
         return []
     # Whole days, not just the slots still on offer: the daily maximum counts visits that
     # the notice period already hides.
@@ -172,13 +169,37 @@ def slots_free(
     if ignore_appointment_id is not None:
         booked = booked.exclude(pk=ignore_appointment_id)
     busy = list(booked.values_list("start_at", "end_at", "local_date"))
+    return slots_bookable(doctor, generated, busy, now=now)
+
+
+def booking_window(doctor: Doctor, now: datetime) -> tuple[datetime, datetime]:
+    """The earliest and latest start a patient may book now (minimum notice, horizon)."""
+    return (
+        now + timedelta(minutes=doctor.min_notice_minutes),
+        now + timedelta(days=doctor.horizon_days),
+    )
+
+
+def slots_bookable(
+    doctor: Doctor,
+    generated: list[Slot],
+    busy: list[tuple[datetime, datetime, date]],
+    *,
+    now: datetime,
+) -> list[Slot]:
+    """The booking rules, in one place: of the generated slots, those inside the booking
+    window, not overlapping an active appointment in `busy` (start, end, local date), on days
+    below the doctor's daily maximum. No queries: callers fetch `busy` (one query, or
+    prefetched for many doctors)."""
+    earliest, latest = booking_window(doctor, now)
     per_day = Counter(local_date for _start, _end, local_date in busy)
     limit = doctor.max_appointments_per_day
     zone = hospital_zone()
     return [
         slot
-        for slot in slots
-        if not any(start < slot.end_at and slot.start_at < end for start, end, _day in busy)
+        for slot in generated
+        if earliest <= slot.start_at <= latest
+        and not any(start < slot.end_at and slot.start_at < end for start, end, _day in busy)
         and (limit is None or per_day[slot.start_at.astimezone(zone).date()] < limit)
     ]
 
