@@ -1,8 +1,14 @@
 """factory_boy factories. Users go through `core.services.user_create`, the same path as the app."""
 
+import itertools
+from datetime import datetime, time, timedelta
+
 import factory
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from django.utils import timezone
 
+from clinic.models import Appointment, ConsultationMode, Doctor, Specialty
+from clinic.scheduling import hospital_zone
 from clinic.services import patient_create_for_account
 from core.models import Notification, Role, User
 from core.services import user_create
@@ -82,3 +88,48 @@ class NotificationFactory(factory.django.DjangoModelFactory):
     title = factory.Sequence(lambda n: f"Notification {n}")
     body = "Details"
     link = ""
+
+
+_licences = itertools.count(1)
+
+
+def make_doctor(user, **policy) -> Doctor:
+    """A verified cardiologist profile for a doctor login; keyword arguments set the policy."""
+    return Doctor.objects.create(
+        user=user,
+        specialty=Specialty.objects.get(slug="cardiology"),
+        licence_number=f"TEST-{next(_licences):05d}",
+        status=policy.pop("status", Doctor.Status.VERIFIED),
+        **policy,
+    )
+
+
+def local_datetime(days: int, hour: int, minute: int = 0) -> datetime:
+    """`hour:minute` in the hospital's zone, `days` after today."""
+    day = timezone.localdate() + timedelta(days=days)
+    return datetime.combine(day, time(hour, minute), tzinfo=hospital_zone())
+
+
+def make_appointment(
+    doctor: Doctor,
+    patient,
+    start: datetime,
+    *,
+    booked_by=None,
+    minutes: int = 30,
+    status: str = Appointment.Status.CONFIRMED,
+    **fields,
+) -> Appointment:
+    """An appointment row as it stands after booking, without the booking rules: for tests of
+    pages and jobs that need appointments in given states and times."""
+    return Appointment.objects.create(
+        doctor=doctor,
+        patient=patient,
+        booked_by=booked_by or patient.user,
+        start_at=start,
+        end_at=start + timedelta(minutes=minutes),
+        local_date=start.astimezone(hospital_zone()).date(),
+        mode=fields.pop("mode", ConsultationMode.IN_PERSON),
+        status=status,
+        **fields,
+    )

@@ -6,7 +6,6 @@ Times are built with zoneinfo directly (not with the code under test), so a test
 compares a slot with `berlin(day, "09:00")` checks the slot code against the calendar itself.
 """
 
-import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,9 +16,9 @@ from clinic.models import (
     Appointment,
     AvailabilityException,
     Doctor,
-    Specialty,
     WeeklyAvailability,
 )
+from tests.factories import make_doctor
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -29,8 +28,6 @@ TODAY = NOW.date()
 TOMORROW = TODAY + timedelta(days=1)  # Wednesday 2 December 2026
 EVERY_DAY = range(7)
 
-_licences = itertools.count(1)
-
 
 def berlin(day: date, hhmm: str) -> datetime:
     """The aware instant of a wall-clock time in the hospital's zone (the first one in a fold)."""
@@ -39,17 +36,6 @@ def berlin(day: date, hhmm: str) -> datetime:
 
 def utc(day: date, hhmm: str) -> datetime:
     return berlin(day, hhmm).astimezone(UTC)
-
-
-def make_doctor(user, **policy) -> Doctor:
-    """A verified cardiologist profile for a doctor login; keyword arguments set the policy."""
-    return Doctor.objects.create(
-        user=user,
-        specialty=Specialty.objects.get(slug="cardiology"),
-        licence_number=f"TEST-{next(_licences):05d}",
-        status=policy.pop("status", Doctor.Status.VERIFIED),
-        **policy,
-    )
 
 
 def weekly(doctor: Doctor, weekdays, start: str, end: str, **extra) -> None:

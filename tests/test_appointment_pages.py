@@ -1,48 +1,31 @@
 """The patient's appointment pages: list, detail, cancel and calendar file. Each is tried by
 the participant, the outsider, the wrong role and the anonymous visitor."""
 
-from datetime import datetime, time, timedelta
-
 import pytest
-from django.utils import timezone
 from guardian.shortcuts import assign_perm
 from icalendar import Calendar
 
-from clinic.models import Appointment, ConsultationMode, Doctor, Patient, Specialty
-from clinic.scheduling import hospital_zone
+from clinic.models import Appointment, Patient
 from core.models import AuditEvent
 from tests.conftest import htmx
-
-
-def _doctor(user, licence) -> Doctor:
-    return Doctor.objects.create(
-        user=user,
-        specialty=Specialty.objects.get(slug="cardiology"),
-        licence_number=licence,
-        status=Doctor.Status.VERIFIED,
-    )
+from tests.factories import local_datetime, make_appointment, make_doctor
 
 
 def _book(doctor, patient, booked_by, days=3, hour=10, status="confirmed") -> Appointment:
-    day = timezone.localdate() + timedelta(days=days)
-    start = datetime.combine(day, time(hour), tzinfo=hospital_zone())
-    return Appointment.objects.create(
-        doctor=doctor,
-        patient=patient,
+    return make_appointment(
+        doctor,
+        patient,
+        local_datetime(days, hour),
         booked_by=booked_by,
-        start_at=start,
-        end_at=start + timedelta(minutes=30),
-        local_date=day,
-        mode=ConsultationMode.IN_PERSON,
+        status=status,
         location="Building B",
         reason="Palpitations",
-        status=status,
     )
 
 
 @pytest.fixture
 def clara(dr_clara):
-    return _doctor(dr_clara, "LIC-PAGES-1")
+    return make_doctor(dr_clara)
 
 
 @pytest.fixture
@@ -91,7 +74,7 @@ def test_detail_for_participants_and_404_for_everyone_else(
     client, client_for, amina, ben, dr_clara, dr_omar, own
 ):
     url = f"/appointments/{own.public_id}/"
-    _doctor(dr_omar, "LIC-PAGES-2")
+    make_doctor(dr_omar)
 
     assert client_for(amina).get(url).status_code == 200
     assert client_for(dr_clara).get(url).status_code == 200

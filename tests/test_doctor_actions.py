@@ -1,51 +1,37 @@
 """The doctor's agenda and the actions on a visit: confirm, completed, no-show. Tried by the
 doctor, another doctor, the patient and the anonymous visitor."""
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
 from django.utils import timezone
 
-from clinic.models import Appointment, ConsultationMode, Doctor, Specialty
-from clinic.scheduling import hospital_zone
+from clinic.models import Appointment
 from tests.conftest import htmx
-
-
-def _doctor(user, licence) -> Doctor:
-    return Doctor.objects.create(
-        user=user,
-        specialty=Specialty.objects.get(slug="cardiology"),
-        licence_number=licence,
-        status=Doctor.Status.VERIFIED,
-    )
+from tests.factories import local_datetime, make_appointment, make_doctor
 
 
 def _visit(doctor, patient, *, days=0, hour=10, minute=0, status="confirmed") -> Appointment:
-    day = timezone.localdate() + timedelta(days=days)
-    start = datetime.combine(day, time(hour, minute), tzinfo=hospital_zone())
-    return Appointment.objects.create(
-        doctor=doctor,
-        patient=patient,
-        booked_by=patient.user,
-        start_at=start,
-        end_at=start + timedelta(minutes=15),
-        local_date=day,
-        mode=ConsultationMode.IN_PERSON,
-        reason="Check-up",
+    return make_appointment(
+        doctor,
+        patient,
+        local_datetime(days, hour, minute),
+        minutes=15,
         status=status,
+        reason="Check-up",
     )
 
 
 @pytest.fixture
 def clara(dr_clara):
-    return _doctor(dr_clara, "LIC-AG-1")
+    return make_doctor(dr_clara)
 
 
 @pytest.fixture
 def omar(dr_omar, settings):
     settings.STAFF_MFA_REQUIRED = False  # Dr Omar has no authenticator in the cast
-    return _doctor(dr_omar, "LIC-AG-2")
+    return make_doctor(dr_omar)
 
 
 @pytest.mark.django_db

@@ -7,17 +7,9 @@ import pytest
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from clinic.models import Appointment, ConsultationMode, Doctor, Patient, Specialty
+from clinic.models import Appointment, ConsultationMode, Doctor, Patient
 from clinic.scheduling import hospital_zone
-
-
-def _doctor_profile(user, licence="LIC-T-1") -> Doctor:
-    return Doctor.objects.create(
-        user=user,
-        specialty=Specialty.objects.get(slug="cardiology"),
-        licence_number=licence,
-        status=Doctor.Status.VERIFIED,
-    )
+from tests.factories import make_doctor
 
 
 def _appointments(doctor: Doctor, patients: list[Patient], booked_by, count: int, first_day):
@@ -52,7 +44,7 @@ def test_patient_home_query_count_does_not_grow_with_appointments(
 ):
     from tests.test_pages import HOME_QUERIES
 
-    doctor = _doctor_profile(dr_clara)
+    doctor = make_doctor(dr_clara)
     child = Patient.objects.create(first_name="Noah", last_name="Okafor")
     assign_perm("clinic.book_for_patient", amina, child)
     _appointments(
@@ -75,7 +67,7 @@ def test_patient_home_query_count_does_not_grow_with_appointments(
 def test_doctor_home_query_count_does_not_grow_with_appointments(
     client_for, amina, ben, dr_clara, django_assert_num_queries, count
 ):
-    doctor = _doctor_profile(dr_clara)
+    doctor = make_doctor(dr_clara)
     patients = [amina.patient, ben.patient]
     # Today's agenda: at most one per patient; the rest fall on later days.
     _appointments(doctor, patients, amina, count, timezone.localdate())
@@ -94,7 +86,7 @@ def test_doctor_home_query_count_does_not_grow_with_appointments(
 
 @pytest.mark.django_db
 def test_other_patients_appointments_never_show_on_a_patient_home(client_for, amina, ben, dr_clara):
-    doctor = _doctor_profile(dr_clara)
+    doctor = make_doctor(dr_clara)
     _appointments(doctor, [ben.patient], ben, 3, timezone.localdate() + timedelta(days=1))
 
     page = client_for(amina).get("/patient/").content.decode()

@@ -1,7 +1,7 @@
 """The scheduled jobs, called as the worker calls them: reminders go out exactly once (even when
 the job runs twice or late), subjects carry no health details, and missed visits become no-shows."""
 
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
 
 import pytest
 import time_machine
@@ -10,44 +10,29 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_q.models import Schedule
 
-from clinic.models import Appointment, ConsultationMode, Doctor, Patient, Specialty
-from clinic.scheduling import hospital_zone
+from clinic.models import Appointment, Doctor, Patient
 from clinic.tasks import appointments_send_reminders, appointments_sweep_no_shows
 from core.models import Notification
+from tests.factories import local_datetime, make_appointment, make_doctor
 
 REASON = "Chest pain when climbing stairs"
 
 
 @pytest.fixture
 def doctor(dr_clara) -> Doctor:
-    return Doctor.objects.create(
-        user=dr_clara,
-        specialty=Specialty.objects.get_or_create(
-            slug="cardiology", defaults={"name": "Cardiology"}
-        )[0],
-        licence_number="LIC-JOBS-1",
-        status=Doctor.Status.VERIFIED,
-    )
+    return make_doctor(dr_clara)
 
 
 def _appointment(doctor, patient: Patient, booked_by, start, status="confirmed") -> Appointment:
-    return Appointment.objects.create(
-        doctor=doctor,
-        patient=patient,
+    return make_appointment(
+        doctor,
+        patient,
+        start,
         booked_by=booked_by,
-        start_at=start,
-        end_at=start + timedelta(minutes=30),
-        local_date=start.astimezone(hospital_zone()).date(),
-        mode=ConsultationMode.IN_PERSON,
+        status=status,
         location="Building B",
         reason=REASON,
-        status=status,
     )
-
-
-def _at(day_offset: int, hour: int, minute: int = 0) -> datetime:
-    day = timezone.localdate() + timedelta(days=day_offset)
-    return datetime.combine(day, time(hour, minute), tzinfo=hospital_zone())
 
 
 @pytest.mark.django_db
@@ -65,7 +50,7 @@ def test_the_jobs_are_registered_as_periodic_schedules():
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_day_before_reminder_goes_out_once_even_if_the_job_runs_twice(doctor, amina):
-    start = _at(3, 10)
+    start = local_datetime(3, 10)
     appointment = _appointment(doctor, amina.patient, amina, start)
 
     with time_machine.travel(start - timedelta(hours=23), tick=False):
@@ -88,14 +73,16 @@ def test_day_before_reminder_goes_out_once_even_if_the_job_runs_twice(doctor, am
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_hour_reminder_follows_and_a_late_run_sends_only_the_relevant_one(doctor, amina, ben):
-    on_time = _appointment(doctor, amina.patient, amina, _at(3, 10))
-    late = _appointment(doctor, ben.patient, ben, _at(3, 11))
-    with time_machine.travel(_at(2, 11), tick=False):  # 24 h before `late`, 23 h before `on_time`
+    on_time = _appointment(doctor, amina.patient, amina, local_datetime(3, 10))
+    late = _appointment(doctor, ben.patient, ben, local_datetime(3, 11))
+    with time_machine.travel(
+        local_datetime(2, 11), tick=False
+    ):  # 24 h before `late`, 23 h before `on_time`
         appointments_send_reminders()
     assert len(mail.outbox) == 2
 
     # The worker was down until 90 minutes before `late`: one 2 h reminder each, nothing else.
-    with time_machine.travel(_at(3, 9, 30), tick=False):
+    with time_machine.travel(local_datetime(3, 9, 30), tick=False):
         assert appointments_send_reminders() == 2
         assert appointments_send_reminders() == 0
     assert len(mail.outbox) == 4
@@ -106,7 +93,7 @@ def test_two_hour_reminder_follows_and_a_late_run_sends_only_the_relevant_one(do
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_job_that_starts_inside_two_hours_skips_the_day_before_reminder(doctor, amina):
-    start = _at(3, 10)
+    start = local_datetime(3, 10)
     _appointment(doctor, amina.patient, amina, start)
 
     with time_machine.travel(start - timedelta(minutes=90), tick=False):
@@ -123,10 +110,10 @@ def test_reminders_reach_the_parent_of_a_child_and_skip_inactive_appointments(do
 
     child = Patient.objects.create(first_name="Noah", last_name="Okafor")
     assign_perm("clinic.book_for_patient", amina, child)
-    _appointment(doctor, child, amina, _at(3, 10))
-    _appointment(doctor, amina.patient, amina, _at(3, 11), status="cancelled")
+    _appointment(doctor, child, amina, local_datetime(3, 10))
+    _appointment(doctor, amina.patient, amina, local_datetime(3, 11), status="cancelled")
 
-    with time_machine.travel(_at(2, 10, 30), tick=False):
+    with time_machine.travel(local_datetime(2, 10, 30), tick=False):
         assert appointments_send_reminders() == 1
 
     assert [message.to for message in mail.outbox] == [[amina.email]]
@@ -135,12 +122,14 @@ def test_reminders_reach_the_parent_of_a_child_and_skip_inactive_appointments(do
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_no_show_sweep_marks_only_confirmed_visits_half_an_hour_past_their_end(doctor, amina, ben):
-    missed = _appointment(doctor, amina.patient, amina, _at(1, 9))
-    still_in_grace = _appointment(doctor, ben.patient, ben, _at(1, 10))
-    pending = _appointment(doctor, amina.patient, amina, _at(2, 9), status="pending")
-    completed = _appointment(doctor, ben.patient, ben, _at(2, 10), status="completed")
+    missed = _appointment(doctor, amina.patient, amina, local_datetime(1, 9))
+    still_in_grace = _appointment(doctor, ben.patient, ben, local_datetime(1, 10))
+    pending = _appointment(doctor, amina.patient, amina, local_datetime(2, 9), status="pending")
+    completed = _appointment(doctor, ben.patient, ben, local_datetime(2, 10), status="completed")
 
-    with time_machine.travel(_at(1, 10, 45), tick=False):  # missed ended 10:15 minus grace
+    with time_machine.travel(
+        local_datetime(1, 10, 45), tick=False
+    ):  # missed ended 10:15 minus grace
         assert appointments_sweep_no_shows() == 1
         assert appointments_sweep_no_shows() == 0
 
@@ -172,12 +161,16 @@ def test_booking_and_cancelling_email_a_calendar_file_with_one_stable_uid(doctor
         doctor=doctor, weekday=day.weekday(), start_time=time(9), end_time=time(12)
     )
     appointment = appointment_book(
-        booked_by=amina, patient=amina.patient, doctor=doctor, start_at=_at(3, 9), reason=REASON
+        booked_by=amina,
+        patient=amina.patient,
+        doctor=doctor,
+        start_at=local_datetime(3, 9),
+        reason=REASON,
     )
     appointment_cancel(appointment=appointment, by=amina, reason="Feeling better")
 
     booked, cancelled = mail.outbox
-    assert booked.subject.endswith(f"Appointment confirmed: {_at(3, 9):%a %d %b, %H:%M}")
+    assert booked.subject.endswith(f"Appointment confirmed: {local_datetime(3, 9):%a %d %b, %H:%M}")
     assert "cancelled" in cancelled.subject.lower()
     events = []
     for message, method in ((booked, "REQUEST"), (cancelled, "CANCEL")):
@@ -188,7 +181,7 @@ def test_booking_and_cancelling_email_a_calendar_file_with_one_stable_uid(doctor
         calendar = Calendar.from_ical(content)
         assert calendar["method"] == method
         (event,) = calendar.walk("VEVENT")
-        assert event.decoded("dtstart") == _at(3, 9)
+        assert event.decoded("dtstart") == local_datetime(3, 9)
         assert REASON not in str(content)
         events.append(event)
     assert events[0]["uid"] == events[1]["uid"] == f"appointment-{appointment.public_id}@hospital"
