@@ -150,3 +150,12 @@ def test_htmx_action_navigates_back_to_the_day_and_signals_the_change(client_for
 
     assert response["HX-Location"] == f"/doctor/agenda/?day={pending.local_date}"
     assert response["HX-Trigger"] == "appointmentChanged"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "2026-02-30"])
+def test_days_at_the_edge_of_the_calendar_fall_back_to_today(client_for, clara, day):
+    response = client_for(clara.user).get(f"/doctor/agenda/?day={day}")
+
+    assert response.status_code == 200
+    assert timezone.localdate().strftime("%A") in response.content.decode()

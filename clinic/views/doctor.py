@@ -24,12 +24,17 @@ from core.htmx import render_page
 from core.models import Role
 from core.permissions import role_required
 
+# The agenda looks this far back and ahead; anything else in ?day= means today.
+AGENDA_REACH = timedelta(days=5 * 366)
+
 
 def _day_from_query(value: str | None) -> date:
+    today = timezone.localdate()
     try:
-        return date.fromisoformat(value) if value else timezone.localdate()
+        day = date.fromisoformat(value) if value else today
     except ValueError:
-        return timezone.localdate()
+        return today
+    return day if abs(day - today) <= AGENDA_REACH else today
 
 
 def _doctor_of(request: HttpRequest):
