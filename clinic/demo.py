@@ -15,7 +15,7 @@ from clinic.models import (
     WeeklyAvailability,
 )
 from clinic.scheduling import hospital_zone, slots_free
-from clinic.services import (
+from clinic.services.appointments import (
     appointment_book,
     appointment_cancel,
     appointment_complete,

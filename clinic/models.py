@@ -2,12 +2,18 @@
 the scheduling and records issues extend them."""
 
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+
+def doctor_photo_path(instance: "Doctor", filename: str) -> str:
+    return f"doctors/{instance.public_id}/{uuid.uuid4()}{Path(filename).suffix.lower()}"
+
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
@@ -82,6 +88,11 @@ class Doctor(models.Model):
         max_digits=8, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
     )
     location = models.CharField(_("department or location"), max_length=200, blank=True)
+    photo = models.ImageField(upload_to=doctor_photo_path, blank=True)
+
+    # Kept by the rating service with F() updates, so listing pages need no aggregate query.
+    rating_count = models.PositiveIntegerField(default=0)
+    rating_total = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["user__last_name", "user__first_name"]
@@ -96,6 +107,35 @@ class Doctor(models.Model):
     @property
     def is_bookable(self) -> bool:
         return self.is_verified and self.user.is_active
+
+    @property
+    def rating_average(self) -> float | None:
+        return round(self.rating_total / self.rating_count, 1) if self.rating_count else None
+
+
+def credential_document_path(instance: "CredentialDocument", filename: str) -> str:
+    # Random names: the original name is kept on the row, never in a guessable path.
+    suffix = Path(filename).suffix.lower()
+    return f"credentials/{instance.doctor.public_id}/{uuid.uuid4()}{suffix}"
+
+
+class CredentialDocument(models.Model):
+    """A licence or diploma scan sent with a doctor's application. Private: served only to the
+    applicant and admins through a checked view, never from a public media URL."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="documents")
+    file = models.FileField(upload_to=credential_document_path)
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    description = models.CharField(max_length=200, blank=True)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at"]
+
+    def __str__(self) -> str:
+        return self.original_name
 
 
 class ConsultationMode(models.TextChoices):
@@ -299,3 +339,131 @@ class Appointment(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+
+class Rating(models.Model):
+    """A patient's rating of a completed visit: 1 to 5 stars and an optional short review,
+    once per appointment."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    appointment = models.OneToOneField(Appointment, on_delete=models.PROTECT, related_name="rating")
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="ratings")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ratings_given"
+    )
+    stars = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    review = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(stars__gte=1, stars__lte=5), name="rating_stars_1_to_5"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stars}/5 for {self.doctor}"
+
+
+class WaitlistEntry(models.Model):
+    """A patient waiting for a slot with a doctor between two local dates."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        BOOKED = "booked", _("Booked")
+        LEFT = "left", _("Left the waitlist")
+        ENDED = "ended", _("Date range passed")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="waitlist")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="waitlist")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="waitlist_entries"
+    )
+    date_from = models.DateField()
+    date_to = models.DateField()
+    reason = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # First come, first offered.
+        ordering = ["created_at", "pk"]
+        verbose_name_plural = _("waitlist entries")
+        indexes = [models.Index(fields=["doctor", "status", "created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(date_to__gte=models.F("date_from")),
+                name="waitlist_entry_range_in_order",
+            ),
+            models.UniqueConstraint(
+                fields=["doctor", "patient"],
+                condition=models.Q(status="waiting"),
+                name="waitlist_one_waiting_entry_per_patient_doctor",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} waiting for {self.doctor} {self.date_from} to {self.date_to}"
+
+
+class WaitlistOfferQuerySet(models.QuerySet):
+    def holding(self, now):
+        """Open offers still inside their hold: their slots are bookable only by the offeree."""
+        return self.filter(status=WaitlistOffer.Status.OPEN, expires_at__gt=now)
+
+
+class WaitlistOffer(models.Model):
+    """A freed slot offered to one waitlist entry, held for it until `expires_at`."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+        EXPIRED = "expired", _("Expired")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    entry = models.ForeignKey(WaitlistEntry, on_delete=models.PROTECT, related_name="offers")
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="waitlist_offers")
+    start_at = models.DateTimeField()
+    end_at = models.DateTimeField()
+    local_date = models.DateField()
+    mode = models.CharField(max_length=16, choices=ConsultationMode.choices)
+    location = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    appointment = models.OneToOneField(
+        Appointment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="waitlist_offer",
+    )
+
+    objects = WaitlistOfferQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+        constraints = [
+            # One hold per slot, and an entry is never offered the same slot twice.
+            models.UniqueConstraint(
+                fields=["doctor", "start_at"],
+                condition=models.Q(status="open"),
+                name="waitlist_one_open_offer_per_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["entry", "start_at"], name="waitlist_offer_once_per_entry_slot"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Offer {self.start_at:%Y-%m-%d %H:%M} to {self.entry.patient}"

@@ -6,7 +6,11 @@ from datetime import timedelta
 from django.utils import timezone
 
 from clinic.models import Appointment
-from clinic.services import NO_SHOW_GRACE, appointment_mark_no_show_if_missed, appointment_remind
+from clinic.services.appointments import (
+    NO_SHOW_GRACE,
+    appointment_mark_no_show_if_missed,
+    appointment_remind,
+)
 
 
 def appointments_send_reminders() -> int:

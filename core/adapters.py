@@ -32,7 +32,7 @@ class AccountAdapter(DefaultAccountAdapter):
 
         user = super().save_user(request, user, form, commit=commit)
         if commit:
-            from clinic.services import patient_create_for_account
+            from clinic.services.patients import patient_create_for_account
 
             user_set_role(user=user, role=Role.PATIENT)
             patient_create_for_account(user=user, request=request)

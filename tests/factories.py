@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from clinic.models import Appointment, ConsultationMode, Doctor, Specialty
 from clinic.scheduling import hospital_zone
-from clinic.services import patient_create_for_account
+from clinic.services.patients import patient_create_for_account
 from core.models import Notification, Role, User
 from core.services import user_create
 

@@ -12,7 +12,7 @@ from guardian.shortcuts import assign_perm
 from clinic.models import Appointment, Doctor, Patient
 from clinic.permissions import appointments_visible_to, get_appointment_for_user
 from clinic.scheduling import slots_free
-from clinic.services import (
+from clinic.services.appointments import (
     SchedulingError,
     SlotTaken,
     appointment_book,

@@ -12,9 +12,9 @@ import time
 import pytest
 from django.db import connection
 
-import clinic.services
+import clinic.services.appointments
 from clinic.models import Appointment, Doctor
-from clinic.services import SlotTaken, appointment_book
+from clinic.services.appointments import SlotTaken, appointment_book
 from tests.factories import DoctorUserFactory, PatientUserFactory
 from tests.scheduling_fixtures import (
     NOW,
@@ -135,8 +135,8 @@ def test_without_the_lock_and_the_constraints_the_race_double_books(
     constraints switched off, the same fifty-thread race books the slot more than once."""
     assert _constraints_present() == set(CONSTRAINTS)
 
-    monkeypatch.setattr(clinic.services, "_lock_doctor", lambda doctor: doctor)
-    checked = clinic.services.slots_free
+    monkeypatch.setattr(clinic.services.appointments, "_lock_doctor", lambda doctor: doctor)
+    checked = clinic.services.appointments.slots_free
 
     def slow_slots_free(*args, **kwargs):
         # Widen the window between "the slot is free" and the insert. Without the sleep the
@@ -147,7 +147,7 @@ def test_without_the_lock_and_the_constraints_the_race_double_books(
         time.sleep(0.05)
         return free
 
-    monkeypatch.setattr(clinic.services, "slots_free", slow_slots_free)
+    monkeypatch.setattr(clinic.services.appointments, "slots_free", slow_slots_free)
     with connection.cursor() as cursor:
         for statement in NO_OVERLAP.POSTGRES_BACKWARD:
             cursor.execute(statement)

@@ -154,7 +154,7 @@ def test_booking_and_cancelling_email_a_calendar_file_with_one_stable_uid(doctor
     from icalendar import Calendar
 
     from clinic.models import WeeklyAvailability
-    from clinic.services import appointment_book, appointment_cancel
+    from clinic.services.appointments import appointment_book, appointment_cancel
 
     day = timezone.localdate() + timedelta(days=3)
     WeeklyAvailability.objects.create(

@@ -9,7 +9,7 @@ from guardian.shortcuts import assign_perm
 
 from clinic.models import Patient
 from clinic.scheduling import slot_next_free, slots_free, slots_generate
-from clinic.services import SchedulingError, appointment_book, appointment_cancel
+from clinic.services.appointments import SchedulingError, appointment_book, appointment_cancel
 from tests.scheduling_fixtures import (
     BERLIN,
     EVERY_DAY,

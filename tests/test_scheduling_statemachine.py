@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 )
 
 from clinic.models import Appointment, Patient
-from clinic.services import (
+from clinic.services.appointments import (
     SchedulingError,
     SlotTaken,
     appointment_book,

@@ -12,7 +12,7 @@ from clinic.calendar import appointment_ics
 from clinic.forms import CancelForm
 from clinic.permissions import get_appointment_for_user
 from clinic.selectors import appointments_for_patient_pages
-from clinic.services import SchedulingError, appointment_cancel
+from clinic.services.appointments import SchedulingError, appointment_cancel
 from core.htmx import render_page
 from core.models import AuditEvent, Role
 from core.permissions import role_required

@@ -20,7 +20,7 @@ from clinic.selectors import (
     doctors_listed,
     doctors_with_next_free_slot,
 )
-from clinic.services import SchedulingError, SlotTaken, appointment_book
+from clinic.services.appointments import SchedulingError, SlotTaken, appointment_book
 from core.htmx import render_page
 from core.models import Role
 from core.permissions import role_required

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clinic.permissions import get_appointment_for_user
 from clinic.selectors import doctor_agenda, doctor_week
-from clinic.services import (
+from clinic.services.appointments import (
     SchedulingError,
     appointment_complete,
     appointment_confirm,

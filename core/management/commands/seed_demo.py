@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from clinic.demo import demo_appointments_seed, demo_child_seed, demo_hours_seed
 from clinic.models import Doctor, Specialty
-from clinic.services import patient_create_for_account
+from clinic.services.patients import patient_create_for_account
 from core.models import Role, User
 from core.services import user_create
 

@@ -1,4 +1,4 @@
-"""Writes for clinical objects. Each is atomic and audited; side effects run on commit."""
+"""Appointments: booking, the lifecycle, reminders and the no-show sweep."""
 
 from __future__ import annotations
 
@@ -26,17 +26,6 @@ class SchedulingError(Exception):
 
 class SlotTaken(SchedulingError):
     pass
-
-
-@transaction.atomic
-def patient_create_for_account(*, user, request=None) -> Patient:
-    """The account holder's own patient record; creating it twice returns the first."""
-    patient, created = Patient.objects.get_or_create(
-        user=user, defaults={"first_name": user.first_name, "last_name": user.last_name}
-    )
-    if created:
-        audit_record(action=AuditEvent.Action.CREATE, actor=user, request=request, target=patient)
-    return patient
 
 
 def _slot_taken_message(error: IntegrityError) -> str:
