@@ -74,12 +74,45 @@ class SlotStartField(forms.Field):
         return start
 
 
-class BookingForm(forms.Form):
+class SlotChoiceForm(forms.Form):
+    """A choice among one day's free slots of a doctor: the radio buttons the booking and the
+    reschedule pages share. The offered slots are set by the view (`slots_offer`); whether the
+    chosen one is still free is for the service to say."""
+
+    start_at = SlotStartField(label=_("Time"))
+
+    def __init__(self, *args, slots=(), current=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slots_offer(slots, current=current)
+
+    def slots_offer(self, slots, *, current: datetime | None = None) -> None:
+        """The radio buttons: one per free slot, valued with its UTC start; `current` (the start
+        of the appointment being moved) is marked as such."""
+        self.fields["start_at"].widget.choices = [
+            (
+                slot.start_at.isoformat(),
+                " · ".join(
+                    part
+                    for part in (
+                        f"{slot.local_start:%H:%M}",
+                        str(ConsultationMode(slot.mode).label),
+                        slot.location,
+                        str(_("current time")) if slot.start_at == current else "",
+                    )
+                    if part
+                ),
+            )
+            for slot in slots
+        ]
+
+
+class BookingForm(SlotChoiceForm):
     """Who the visit is for, when, and why. The patient is looked up only among those the user
     may book for; the time is checked by the booking service."""
 
+    field_order = ["patient", "start_at", "reason"]
+
     patient = forms.Field()  # replaced in __init__, where the user is known
-    start_at = SlotStartField(label=_("Time"))
     reason = forms.CharField(
         label=_("Reason for the visit"),
         max_length=500,
@@ -88,7 +121,7 @@ class BookingForm(forms.Form):
         help_text=_("Optional. The doctor sees this. At most 500 characters."),
     )
 
-    def __init__(self, *args, user, slots=(), **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["patient"] = PatientChoiceField(
             label=_("For whom"),
@@ -100,22 +133,7 @@ class BookingForm(forms.Form):
             user=user,
             error_messages={"invalid_choice": _("Choose someone you may book for.")},
         )
-        self.slots_offer(slots)
 
-    def slots_offer(self, slots) -> None:
-        """The radio buttons: one per free slot, valued with its UTC start."""
-        self.fields["start_at"].widget.choices = [
-            (
-                slot.start_at.isoformat(),
-                " · ".join(
-                    part
-                    for part in (
-                        f"{slot.local_start:%H:%M}",
-                        str(ConsultationMode(slot.mode).label),
-                        slot.location,
-                    )
-                    if part
-                ),
-            )
-            for slot in slots
-        ]
+
+class RescheduleForm(SlotChoiceForm):
+    """The new time for an appointment; everything else about it stays."""

@@ -151,13 +151,25 @@ def _free_from_prefetched(doctor: Doctor, day_from: date, day_to: date, now: dat
 
 
 def doctor_free_days(
-    doctor: Doctor, now: datetime, *, limit: int, look_ahead_days: int = 60
+    doctor: Doctor,
+    now: datetime,
+    *,
+    limit: int,
+    look_ahead_days: int = 60,
+    ignore_appointment_id: int | None = None,
 ) -> dict[date, list[Slot]]:
-    """The first `limit` local dates with free slots, each with its slots (three queries)."""
+    """The first `limit` local dates with free slots, each with its slots (three queries).
+    `ignore_appointment_id` counts that appointment's time as free (the one being moved)."""
     today = now.astimezone(hospital_zone()).date()
     days_ahead = min(doctor.horizon_days, look_ahead_days)
     days: dict[date, list[Slot]] = {}
-    for slot in slots_free(doctor, today, today + timedelta(days=days_ahead), now=now):
+    for slot in slots_free(
+        doctor,
+        today,
+        today + timedelta(days=days_ahead),
+        now=now,
+        ignore_appointment_id=ignore_appointment_id,
+    ):
         day = slot.local_start.date()
         if day not in days and len(days) == limit:
             break

@@ -22,6 +22,11 @@ urlpatterns = [
         appointments.appointment_calendar_file,
         name="appointment_calendar_file",
     ),
+    path(
+        "appointments/<uuid:public_id>/reschedule/",
+        appointments.appointment_reschedule_view,
+        name="appointment_reschedule",
+    ),
     path("doctor/agenda/", doctor.agenda, name="doctor_agenda"),
     *[
         path(

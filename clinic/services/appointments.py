@@ -105,10 +105,16 @@ def _appointment_email(appointment: Appointment, *, method: str) -> None:
     from clinic.calendar import appointment_ics
 
     appointment = Appointment.objects.select_related(
-        "doctor__user", "patient__user", "booked_by"
+        "doctor__user", "patient__user", "booked_by", "rescheduled_to"
     ).get(pk=appointment.pk)
     when = appointment.start_at.astimezone(hospital_zone())
-    if method == "CANCEL":
+    moved_to = None
+    if appointment.status == Appointment.Status.RESCHEDULED and appointment.rescheduled_to:
+        moved_to = appointment.rescheduled_to.start_at.astimezone(hospital_zone())
+    if method == "CANCEL" and moved_to:
+        # The old time leaves the calendar; the new one comes in its own message.
+        subject = _("Appointment moved: %(when)s")
+    elif method == "CANCEL":
         subject = _("Appointment cancelled: %(when)s")
     elif appointment.status == Appointment.Status.PENDING:
         subject = _("Appointment requested: %(when)s")
@@ -124,6 +130,7 @@ def _appointment_email(appointment: Appointment, *, method: str) -> None:
                 "when": when,
                 "recipient": recipient,
                 "method": method,
+                "moved_to": moved_to,
                 "emergency_number": settings.EMERGENCY_NUMBER,
             },
         )
@@ -151,6 +158,43 @@ def _notify_booking(appointment: Appointment) -> None:
         title=_("Appointment booked with %(doctor)s on %(when)s")
         % {"doctor": appointment.doctor, "when": f"{when:%d %b %H:%M}"},
         link=link,
+    )
+
+
+def _notify_reschedule(old: Appointment, successor: Appointment, by) -> None:
+    """Tell the doctor (unless she moved it herself) and the booker where the visit went."""
+    from django.urls import reverse
+
+    zone = hospital_zone()
+    moves = {
+        "from": f"{old.start_at.astimezone(zone):%d %b %H:%M}",
+        "to": f"{successor.start_at.astimezone(zone):%d %b %H:%M}",
+    }
+    link = reverse("appointment_detail", args=[successor.public_id])
+    if by.pk != old.doctor.user_id:
+        notification_create(
+            recipient=old.doctor.user,
+            title=_("Appointment moved from %(from)s to %(to)s") % moves,
+            link=link,
+        )
+    notification_create(
+        recipient=successor.booked_by,
+        title=_("Appointment with %(doctor)s moved to %(to)s") % {**moves, "doctor": old.doctor},
+        link=link,
+    )
+
+
+def _notify_cancel(appointment: Appointment, by) -> None:
+    """Tell the doctor of a cancellation she did not make herself (her agenda refreshes live)."""
+    from django.urls import reverse
+
+    if by.pk == appointment.doctor.user_id:
+        return
+    when = appointment.start_at.astimezone(hospital_zone())
+    notification_create(
+        recipient=appointment.doctor.user,
+        title=_("Appointment cancelled: %(when)s") % {"when": f"{when:%d %b %H:%M}"},
+        link=reverse("appointment_detail", args=[appointment.public_id]),
     )
 
 
@@ -253,6 +297,7 @@ def appointment_cancel(
         reason=reason,
         details={"status": "cancelled"},
     )
+    _notify_cancel(appointment, by)
     transaction.on_commit(lambda: _appointment_email(appointment, method="CANCEL"))
     return appointment
 
@@ -294,7 +339,28 @@ def appointment_reschedule(
         target=appointment,
         details={"status": "rescheduled", "successor": str(successor.public_id)},
     )
+    _notify_reschedule(appointment, successor, by)
+    # Two calendar updates: the old event (its own UID) is cancelled, the new one requested.
+    transaction.on_commit(lambda: _appointment_email(appointment, method="CANCEL"))
+    transaction.on_commit(lambda: _appointment_email(successor, method="REQUEST"))
     return successor
+
+
+def appointment_reschedule_refusal(
+    *, appointment: Appointment, by, now: datetime | None = None
+) -> str | None:
+    """Why `by` may not move the appointment now (a message fit to show), or None if they may.
+    The checks `appointment_reschedule` makes before it looks at the new slot; pages use it to
+    decide whether to offer rescheduling at all."""
+    now = now or timezone.now()
+    try:
+        _refuse_unless_active(appointment, _("rescheduled"))
+        _refuse_unless_participant(by, appointment, action=_("reschedule"), now=now)
+    except SchedulingError as error:
+        return error.message
+    except PermissionDenied:
+        return _("You may not change this appointment.")
+    return None
 
 
 def _doctor_action(appointment: Appointment, by, status: str, stamp: str, action: str, now):

@@ -9,10 +9,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from clinic.calendar import appointment_ics
-from clinic.forms import CancelForm
+from clinic.forms import CancelForm, RescheduleForm
 from clinic.permissions import get_appointment_for_user
 from clinic.selectors import appointments_for_patient_pages
-from clinic.services.appointments import SchedulingError, appointment_cancel
+from clinic.services.appointments import (
+    SchedulingError,
+    appointment_cancel,
+    appointment_reschedule,
+    appointment_reschedule_refusal,
+)
+from clinic.views.slot_picker import local_day_value, slot_attempt, slot_picker
 from core.htmx import render_page
 from core.models import AuditEvent, Role
 from core.permissions import role_required
@@ -32,6 +38,16 @@ def appointment_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _detail_context(request: HttpRequest, appointment, **extra) -> dict:
+    return {
+        "appointment": appointment,
+        # Offered to the patient side; the doctor moves visits by other means.
+        "may_reschedule": request.user.role == Role.PATIENT
+        and appointment_reschedule_refusal(appointment=appointment, by=request.user) is None,
+        **extra,
+    }
+
+
 @require_GET
 @login_required
 def appointment_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
@@ -42,7 +58,7 @@ def appointment_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     return render_page(
         request,
         "clinic/appointment_detail.html",
-        {"appointment": appointment, "form": CancelForm()},
+        _detail_context(request, appointment, form=CancelForm()),
     )
 
 
@@ -70,8 +86,56 @@ def appointment_cancel_view(request: HttpRequest, public_id: UUID) -> HttpRespon
     return render_page(
         request,
         "clinic/appointment_detail.html",
-        {"appointment": appointment, "form": form},
+        _detail_context(request, appointment, form=form),
         status=400,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def appointment_reschedule_view(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """GET: the doctor's days with free slots and the chosen day's slots, the appointment's own
+    time counting as free. POST: move it there; the service decides whether the slot is still
+    free (409 when it was just taken) and whether the appointment may still move (400)."""
+    appointment = get_appointment_for_user(request, public_id)
+    status = 200
+    day_value = request.GET.get("day") or local_day_value(appointment.start_at)
+    if request.method == "POST":
+        form = RescheduleForm(request.POST)
+        day_value = request.POST.get("day") or day_value
+        status = 400
+        if form.is_valid():
+            day_value = local_day_value(form.cleaned_data["start_at"])
+            successor, status = slot_attempt(
+                form,
+                lambda: appointment_reschedule(
+                    appointment=appointment,
+                    by=request.user,
+                    new_start_at=form.cleaned_data["start_at"],
+                    request=request,
+                ),
+            )
+            if successor is not None:
+                messages.success(request, _("The appointment is moved to the new time."))
+                response = redirect("appointment_detail", public_id=successor.public_id)
+                response["HX-Trigger"] = "appointmentRescheduled"
+                return response
+            appointment.refresh_from_db()
+    else:
+        form = RescheduleForm()
+    # A refusal that is about the appointment, not the slot, replaces the picker.
+    refusal = appointment_reschedule_refusal(appointment=appointment, by=request.user)
+    picker = (
+        {}
+        if refusal
+        else slot_picker(form, appointment.doctor, day_value=day_value, moving=appointment)
+    )
+    return render_page(
+        request,
+        "clinic/reschedule.html",
+        {"appointment": appointment, "form": form, "refusal": refusal, **picker},
+        partials={"slots": "slots"},
+        status=status,
     )
 
 

@@ -1,6 +1,6 @@
 """Finding a doctor and booking one of their free slots (patients)."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 from django.contrib import messages
@@ -20,14 +20,14 @@ from clinic.selectors import (
     doctors_listed,
     doctors_with_next_free_slot,
 )
-from clinic.services.appointments import SchedulingError, SlotTaken, appointment_book
+from clinic.services.appointments import appointment_book
+from clinic.views.slot_picker import local_day_value, slot_attempt, slot_picker
 from core.htmx import render_page
 from core.models import Role
 from core.permissions import role_required
 
 PAGE_SIZE = 10
 PROFILE_DAYS = 7
-BOOKING_DAYS = 14
 # free_before further ahead than this is treated as this (the work grows with the range).
 FREE_BEFORE_MAX_DAYS = 90
 
@@ -102,16 +102,6 @@ def doctor_profile(request: HttpRequest, public_id: UUID) -> HttpResponse:
     )
 
 
-def _chosen_day(value, days) -> date | None:
-    try:
-        day = date.fromisoformat(value or "")
-    except ValueError:
-        day = None
-    if day in days:
-        return day
-    return next(iter(days), None)
-
-
 @require_http_methods(["GET", "POST"])
 @role_required(Role.PATIENT)
 def doctor_book(request: HttpRequest, public_id: UUID) -> HttpResponse:
@@ -125,23 +115,19 @@ def doctor_book(request: HttpRequest, public_id: UUID) -> HttpResponse:
         day_value = request.POST.get("day")
         status = 400
         if form.is_valid():
-            start_at = form.cleaned_data["start_at"]
-            day_value = start_at.astimezone(hospital_zone()).date().isoformat()
-            try:
-                appointment = appointment_book(
+            day_value = local_day_value(form.cleaned_data["start_at"])
+            appointment, status = slot_attempt(
+                form,
+                lambda: appointment_book(
                     booked_by=request.user,
                     patient=form.cleaned_data["patient"],
                     doctor=doctor,
-                    start_at=start_at,
+                    start_at=form.cleaned_data["start_at"],
                     reason=form.cleaned_data["reason"],
                     request=request,
-                )
-            except SlotTaken as error:
-                form.add_error("start_at", error.message)
-                status = 409
-            except SchedulingError as error:
-                form.add_error("start_at", error.message)
-            else:
+                ),
+            )
+            if appointment is not None:
                 messages.success(request, _("Your appointment is booked."))
                 response = redirect("appointment_detail", public_id=appointment.public_id)
                 response["HX-Trigger"] = "appointmentBooked"
@@ -149,18 +135,11 @@ def doctor_book(request: HttpRequest, public_id: UUID) -> HttpResponse:
     else:
         form = BookingForm(user=request.user)
     # After a refused POST too: the slots may have changed since the page was shown.
-    free_days = doctor_free_days(doctor, timezone.now(), limit=BOOKING_DAYS)
-    day = _chosen_day(day_value, free_days)
-    form.slots_offer(free_days.get(day, []))
+    picker = slot_picker(form, doctor, day_value=day_value)
     return render_page(
         request,
         "clinic/book.html",
-        {
-            "doctor": doctor,
-            "form": form,
-            "days": [(free_day, len(slots)) for free_day, slots in free_days.items()],
-            "day": day,
-        },
+        {"doctor": doctor, "form": form, **picker},
         partials={"slots": "slots"},
         status=status,
     )
