@@ -7,11 +7,12 @@ patient record needs none.
 
 from uuid import UUID
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from guardian.shortcuts import get_objects_for_user
 
-from clinic.models import Appointment, Patient
+from clinic.models import Appointment, Doctor, Patient
 from core.models import Role
 
 BOOK_FOR = "clinic.book_for_patient"
@@ -54,3 +55,12 @@ def get_appointment_for_user(request: HttpRequest, public_id: UUID) -> Appointme
         )
     except Appointment.DoesNotExist:
         raise Http404 from None
+
+
+def get_doctor_for_user(request: HttpRequest) -> Doctor:
+    """The signed-in user's own doctor profile, or 403: a doctor's pages act only on her own
+    profile, and a doctor login without one (or any other login) may not use them."""
+    doctor = getattr(request.user, "doctor", None)
+    if doctor is None:
+        raise PermissionDenied
+    return doctor

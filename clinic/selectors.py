@@ -175,3 +175,46 @@ def doctor_free_days(
             break
         days.setdefault(day, []).append(slot)
     return days
+
+
+# The doctor's availability editor and "my patients". Imports stay inside these functions so
+# this section does not touch the module header, which other selectors keep extending.
+
+
+def appointments_outside_hours(doctor: Doctor, now: datetime) -> list[Appointment]:
+    """The doctor's active appointments starting from `now` that are no longer fully inside a
+    working interval of their local day (weekly hours plus extra sessions, minus time off),
+    for example because the interval was removed or time off was added. Changing the rules
+    never cancels a booking; this is how the doctor finds the ones to sort out.
+
+    A visit still inside working time but off the slot grid (after a change of slot length)
+    is not listed: it does not clash with anything, and listing every booking after such a
+    change would bury the real conflicts. At most three queries."""
+    from clinic.scheduling import working_intervals
+
+    upcoming = list(
+        doctor.appointments.active()
+        .filter(start_at__gte=now)
+        .select_related("patient")
+        .order_by("start_at")
+    )
+    if not upcoming:
+        return []
+    zone = hospital_zone()
+    days = [appointment.start_at.astimezone(zone).date() for appointment in upcoming]
+    weekly = list(doctor.weekly_hours.all())
+    exceptions = list(doctor.exceptions.filter(date__range=(min(days), max(days))))
+    intervals_by_day: dict[date, list] = {}
+    outside = []
+    for appointment, day in zip(upcoming, days, strict=True):
+        if day not in intervals_by_day:
+            intervals_by_day[day] = working_intervals(day, weekly, exceptions)
+        start = appointment.start_at.astimezone(zone)
+        end = appointment.end_at.astimezone(zone)
+        inside = end.date() == day and any(
+            interval.start <= start.time() and end.time() <= interval.end
+            for interval in intervals_by_day[day]
+        )
+        if not inside:
+            outside.append(appointment)
+    return outside

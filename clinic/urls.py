@@ -1,6 +1,11 @@
 from django.urls import path
 
-from clinic.views import appointments, directory, doctor
+from clinic.views import (
+    appointments,
+    availability,
+    directory,
+    doctor,
+)
 
 urlpatterns = [
     path("doctors/", directory.doctor_directory, name="doctor_directory"),
@@ -37,4 +42,34 @@ urlpatterns = [
         )
         for action in doctor.ACTIONS
     ],
+]
+
+# The doctor's availability editor.
+urlpatterns += [
+    path("doctor/availability/", availability.availability, name="doctor_availability"),
+    path(
+        "doctor/availability/weekly/",
+        availability.weekly_add,
+        name="doctor_availability_weekly_add",
+    ),
+    path(
+        "doctor/availability/weekly/remove/",
+        availability.weekly_remove,
+        name="doctor_availability_weekly_remove",
+    ),
+    path(
+        "doctor/availability/exceptions/",
+        availability.exception_add_view,
+        name="doctor_availability_exception_add",
+    ),
+    path(
+        "doctor/availability/exceptions/remove/",
+        availability.exception_remove_view,
+        name="doctor_availability_exception_remove",
+    ),
+    path(
+        "doctor/availability/policy/",
+        availability.policy_update_view,
+        name="doctor_availability_policy",
+    ),
 ]

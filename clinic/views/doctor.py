@@ -4,7 +4,6 @@ from datetime import date, timedelta
 from uuid import UUID
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -12,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from clinic.permissions import get_appointment_for_user
+from clinic.permissions import get_appointment_for_user, get_doctor_for_user
 from clinic.selectors import doctor_agenda, doctor_week
 from clinic.services.appointments import (
     SchedulingError,
@@ -37,15 +36,8 @@ def _day_from_query(value: str | None) -> date:
     return day if abs(day - today) <= AGENDA_REACH else today
 
 
-def _doctor_of(request: HttpRequest):
-    doctor = getattr(request.user, "doctor", None)
-    if doctor is None:
-        raise PermissionDenied
-    return doctor
-
-
 def _agenda_page(request: HttpRequest, day: date, *, status: int = 200) -> HttpResponse:
-    doctor = _doctor_of(request)
+    doctor = get_doctor_for_user(request)
     monday = day - timedelta(days=day.weekday())
     context = {
         "day": day,
