@@ -218,3 +218,68 @@ def appointments_outside_hours(doctor: Doctor, now: datetime) -> list[Appointmen
         if not inside:
             outside.append(appointment)
     return outside
+
+
+def doctor_patients(doctor: Doctor, *, now: datetime, q: str = ""):
+    """Every patient with an appointment with the doctor (any status), once each, by name,
+    annotated for the "my patients" list: `visit_count` (completed visits), `last_visit_at`
+    and `last_visit_id` (the latest completed visit), `next_appointment_at` and
+    `next_appointment_id` (the first active visit not yet over). Each word of `q` must match
+    a first or last name. One query per page, whatever the number of patients."""
+    from django.db.models import Count, Exists, Max, Min, OuterRef, Subquery
+
+    from clinic.models import Patient
+
+    with_doctor = Q(appointments__doctor=doctor)
+    completed = with_doctor & Q(appointments__status=Appointment.Status.COMPLETED)
+    upcoming = (
+        with_doctor
+        & Q(appointments__status__in=Appointment.ACTIVE_STATUSES)
+        & Q(appointments__end_at__gt=now)
+    )
+    theirs = Appointment.objects.filter(doctor=doctor, patient=OuterRef("pk"))
+    last_visit = theirs.filter(status=Appointment.Status.COMPLETED).order_by("-start_at")
+    next_visit = theirs.active().filter(end_at__gt=now).order_by("start_at")
+    patients = Patient.objects.filter(Exists(theirs))
+    for word in q.split():
+        patients = patients.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word))
+    return (
+        patients.select_related("user")
+        .annotate(
+            visit_count=Count("appointments", filter=completed),
+            last_visit_at=Max("appointments__start_at", filter=completed),
+            next_appointment_at=Min("appointments__start_at", filter=upcoming),
+            last_visit_id=Subquery(last_visit.values("public_id")[:1]),
+            next_appointment_id=Subquery(next_visit.values("public_id")[:1]),
+        )
+        .order_by("last_name", "first_name", "pk")
+    )
+
+
+def waitlist_for_patient_pages(user, *, now: datetime, limit: int = 50):
+    """(offers, entries) for the patient's waitlist page: the offers still holding a slot for
+    the user or someone they book for, soonest to expire first; then their waitlist entries,
+    the waiting ones first. Two queries."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    from clinic.models import WaitlistEntry, WaitlistOffer
+    from clinic.permissions import waitlist_entries_visible_to
+
+    entries = waitlist_entries_visible_to(user)
+    offers = list(
+        WaitlistOffer.objects.holding(now)
+        .filter(entry__in=entries)
+        .select_related("doctor__user", "entry__patient")
+        .order_by("expires_at")
+    )
+    waiting_first = Case(
+        When(status=WaitlistEntry.Status.WAITING, then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    rows = list(
+        entries.select_related("doctor__user", "doctor__specialty", "patient").order_by(
+            waiting_first, "-created_at"
+        )[:limit]
+    )
+    return offers, rows

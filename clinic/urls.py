@@ -5,6 +5,7 @@ from clinic.views import (
     availability,
     directory,
     doctor,
+    doctor_patients,
 )
 
 urlpatterns = [
@@ -44,7 +45,7 @@ urlpatterns = [
     ],
 ]
 
-# The doctor's availability editor.
+# The doctor's availability editor and her patients.
 urlpatterns += [
     path("doctor/availability/", availability.availability, name="doctor_availability"),
     path(
@@ -72,4 +73,5 @@ urlpatterns += [
         availability.policy_update_view,
         name="doctor_availability_policy",
     ),
+    path("doctor/patients/", doctor_patients.patient_list, name="doctor_patients"),
 ]
