@@ -137,3 +137,25 @@ class BookingForm(SlotChoiceForm):
 
 class RescheduleForm(SlotChoiceForm):
     """The new time for an appointment; everything else about it stays."""
+
+
+class RatingForm(forms.Form):
+    """Stars and an optional short review of a completed visit (the rating service decides
+    whether this visit may be rated by this user)."""
+
+    stars = forms.TypedChoiceField(
+        label=_("Your rating"),
+        choices=[(stars, f"{'★' * stars} {stars}/5") for stars in range(5, 0, -1)],
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": _("Choose from 1 to 5 stars.")},
+    )
+    review = forms.CharField(
+        label=_("Review"),
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Optional. Shown on the doctor's profile without your name. At most 500 characters."
+        ),
+    )

@@ -177,6 +177,33 @@ def doctor_free_days(
     return days
 
 
+# Ratings. Imports stay inside these functions, as in the sections below.
+
+
+def appointment_rating(appointment: Appointment):
+    """The rating given for the appointment, or None (one query)."""
+    from clinic.models import Rating
+
+    return (
+        Rating.objects.filter(appointment=appointment)
+        .only("stars", "review", "created_at", "appointment_id")
+        .first()
+    )
+
+
+def doctor_reviews_latest(doctor: Doctor, *, limit: int = 5) -> list:
+    """The doctor's latest ratings that have a review, newest first (one query). Only the
+    stars, the text and the date are loaded: the profile names no patient."""
+    from clinic.models import Rating
+
+    return list(
+        Rating.objects.filter(doctor=doctor)
+        .exclude(review="")
+        .only("stars", "review", "created_at")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
 # The doctor's availability editor and "my patients". Imports stay inside these functions so
 # this section does not touch the module header, which other selectors keep extending.
 

@@ -33,6 +33,11 @@ urlpatterns = [
         appointments.appointment_reschedule_view,
         name="appointment_reschedule",
     ),
+    path(
+        "appointments/<uuid:public_id>/rate/",
+        appointments.appointment_rate_view,
+        name="appointment_rate",
+    ),
     path("doctor/agenda/", doctor.agenda, name="doctor_agenda"),
     *[
         path(

@@ -5,12 +5,16 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.core import mail
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 from icalendar import Calendar
 
-from clinic.models import Appointment, Patient
+from clinic.models import Appointment, Patient, Rating
 from clinic.scheduling import hospital_zone
+from clinic.services.ratings import RatingError, rating_create
 from core.models import AuditEvent, Notification
 from tests.conftest import htmx
 from tests.factories import DoctorUserFactory, make_appointment, make_doctor
@@ -294,3 +298,240 @@ def test_a_cancellation_tells_the_doctor(client_for, amina, visit):
     told = Notification.objects.get(recipient=visit.doctor.user)
     assert told.title.startswith("Appointment cancelled")
     assert told.link == f"/appointments/{visit.public_id}/"
+
+
+# --- Ratings ----------------------------------------------------------------------------------
+
+PAST_DAY = timezone.localdate() - timedelta(days=2)
+
+
+@pytest.fixture
+def completed(clara, child, amina) -> Appointment:
+    """Noah's visit two days ago, done."""
+    return make_appointment(
+        clara,
+        child,
+        local(PAST_DAY, "10:00"),
+        booked_by=amina,
+        status=Appointment.Status.COMPLETED,
+        reason="Cough",
+    )
+
+
+def _rate(client, appointment, stars="4", review="Kind and thorough.", **extra):
+    return client.post(_url(appointment, "rate"), {"stars": stars, "review": review}, **extra)
+
+
+@pytest.mark.django_db
+def test_a_completed_visit_offers_the_rating_form_to_the_family_only(
+    client_for, amina, dr_clara, completed, visit
+):
+    mine = client_for(amina).get(f"/appointments/{completed.public_id}/").content.decode()
+    doctors = client_for(dr_clara).get(f"/appointments/{completed.public_id}/").content.decode()
+    upcoming = client_for(amina).get(f"/appointments/{visit.public_id}/").content.decode()
+
+    assert _url(completed, "rate") in mine and 'name="stars"' in mine
+    assert _url(completed, "rate") not in doctors
+    assert _url(visit, "rate") not in upcoming and 'id="rating"' not in upcoming
+
+
+@pytest.mark.django_db
+def test_rating_a_completed_visit_once(client_for, amina, clara, completed):
+    client = client_for(amina)
+
+    response = _rate(client, completed, review="  Kind and thorough.  ")
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/appointments/{completed.public_id}/"
+    rating = Rating.objects.get()
+    assert (rating.stars, rating.review, rating.author, rating.doctor) == (
+        4,
+        "Kind and thorough.",
+        amina,
+        clara,
+    )
+    clara.refresh_from_db()
+    assert (clara.rating_count, clara.rating_total, clara.rating_average) == (1, 4, 4.0)
+    assert AuditEvent.objects.filter(action="create", target_id=str(rating.public_id)).exists()
+    page = client.get(response["Location"]).content.decode()
+    assert "4 out of 5" in page and "Kind and thorough." in page and 'name="stars"' not in page
+
+    again = _rate(client, completed, stars="1")
+
+    assert again.status_code == 400
+    assert "already been rated" in again.content.decode()
+    clara.refresh_from_db()
+    assert (Rating.objects.count(), clara.rating_count, clara.rating_total) == (1, 1, 4)
+
+
+@pytest.mark.django_db
+def test_htmx_rating_swaps_only_the_rating_region(client_for, amina, completed):
+    response = _rate(client_for(amina), completed, stars="5", **htmx("rating"))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "appointmentRated"
+    assert page.lstrip().startswith('<section id="rating"') and "<html" not in page
+    assert "5 out of 5" in page
+    # The thank-you message comes along out of band.
+    assert "Thank you for rating the visit." in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "status",
+    [
+        Appointment.Status.CONFIRMED,
+        Appointment.Status.CANCELLED,
+        Appointment.Status.NO_SHOW,
+        Appointment.Status.RESCHEDULED,
+    ],
+)
+def test_only_a_completed_visit_can_be_rated(client_for, amina, clara, completed, status):
+    completed.status = status
+    completed.save()
+
+    response = _rate(client_for(amina), completed)
+
+    assert response.status_code == 400
+    assert "Only a completed visit can be rated." in response.content.decode()
+    clara.refresh_from_db()
+    assert not Rating.objects.exists() and clara.rating_count == 0
+
+
+@pytest.mark.django_db
+def test_only_someone_who_may_book_for_the_patient_rates(
+    client, client_for, dr_clara, ben, other_doctor, completed
+):
+    url = _url(completed, "rate")
+
+    # The doctor takes part in the visit, so she knows it exists: forbidden, not unknown.
+    assert _rate(client_for(dr_clara), completed).status_code == 403
+    assert _rate(client_for(ben), completed).status_code == 404
+    assert _rate(client_for(other_doctor.user), completed).status_code == 404
+    assert client.post(url, {"stars": "5"})["Location"] == f"/accounts/login/?next={url}"
+    assert not Rating.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stars", ["0", "6", "-1", "4.5", "five", "", "9" * 400])
+def test_stars_out_of_range_are_400(client_for, amina, clara, completed, stars):
+    response = _rate(client_for(amina), completed, stars=stars)
+
+    assert response.status_code == 400
+    assert 'aria-invalid="true"' in response.content.decode()
+    clara.refresh_from_db()
+    assert not Rating.objects.exists() and clara.rating_count == 0
+
+
+@pytest.mark.django_db
+def test_a_too_long_review_is_400(client_for, amina, completed):
+    response = _rate(client_for(amina), completed, review="x" * 501)
+
+    assert response.status_code == 400
+    assert not Rating.objects.exists()
+
+
+@pytest.mark.django_db
+def test_rate_is_post_only(client_for, amina, completed):
+    assert client_for(amina).get(_url(completed, "rate")).status_code == 405
+    assert client_for(amina).put(_url(completed, "rate")).status_code == 405
+
+
+def test_the_service_turns_a_duplicate_into_a_clear_error(db, amina, clara, completed):
+    """The second of two concurrent attempts finds the row the first inserted: the unique
+    constraint, not a check before the insert, refuses it."""
+    Rating.objects.create(appointment=completed, doctor=clara, author=amina, stars=3)
+
+    with pytest.raises(RatingError, match="already been rated"):
+        rating_create(appointment=completed, by=amina, stars=5, review="")
+
+    clara.refresh_from_db()
+    assert clara.rating_count == 0 and Rating.objects.count() == 1
+
+
+@pytest.mark.parametrize("stars", [0, 6, True, "5", 4.5, None])
+def test_the_service_checks_the_stars(db, amina, completed, stars):
+    with pytest.raises(RatingError, match="1 to 5 stars"):
+        rating_create(appointment=completed, by=amina, stars=stars, review="")
+    assert not Rating.objects.exists()
+
+
+def test_the_service_refuses_the_doctor_and_outsiders(db, dr_clara, ben, completed):
+    for user in (dr_clara, ben):
+        with pytest.raises(PermissionDenied):
+            rating_create(appointment=completed, by=user, stars=5, review="")
+
+
+def _two_ratings(clara, child, amina):
+    """Two completed visits of Noah's with Dr Clara, rated 4 and 5 through the service."""
+    for days, stars, review in ((9, 4, "Explained everything."), (8, 5, "")):
+        appointment = make_appointment(
+            clara,
+            child,
+            local(timezone.localdate() - timedelta(days=days), "09:00"),
+            booked_by=amina,
+            status=Appointment.Status.COMPLETED,
+        )
+        rating_create(appointment=appointment, by=amina, stars=stars, review=review)
+
+
+@pytest.mark.django_db
+def test_the_profile_shows_the_average_and_the_latest_reviews_without_names(
+    client_for, amina, ben, clara, child
+):
+    url = f"/doctors/{clara.public_id}/"
+    assert "No ratings yet" in client_for(ben).get(url).content.decode()
+
+    _two_ratings(clara, child, amina)
+    page = client_for(ben).get(url).content.decode()
+
+    assert "4.5 ★ (2 ratings)" in page
+    assert "Explained everything." in page
+    assert f"{timezone.localdate() - timedelta(days=9):%B %Y}" in page
+    for name in ("Noah", "Amina", "Okafor"):
+        assert name not in page
+
+
+@pytest.mark.django_db
+def test_the_profile_reads_its_reviews_in_one_query(
+    client_for, amina, ben, clara, child, django_assert_num_queries
+):
+    client = client_for(ben)
+    _two_ratings(clara, child, amina)
+    client.get(f"/doctors/{clara.public_id}/")
+    with CaptureQueriesContext(connection) as with_two:
+        client.get(f"/doctors/{clara.public_id}/")
+    for days in range(10, 16):
+        appointment = make_appointment(
+            clara,
+            child,
+            local(timezone.localdate() - timedelta(days=days), "09:00"),
+            booked_by=amina,
+            status=Appointment.Status.COMPLETED,
+        )
+        rating_create(appointment=appointment, by=amina, stars=3, review=f"Visit {days}")
+
+    with django_assert_num_queries(len(with_two)):
+        page = client.get(f"/doctors/{clara.public_id}/").content.decode()
+    assert page.count("<blockquote>") == 5
+    reviews = [query for query in with_two.captured_queries if "clinic_rating" in query["sql"]]
+    assert len(reviews) == 1
+
+
+@pytest.mark.django_db
+def test_the_directory_shows_ratings_without_more_queries(
+    client_for, amina, ben, clara, child, other_doctor
+):
+    client = client_for(ben)
+    client.get("/doctors/")
+    with CaptureQueriesContext(connection) as unrated:
+        page = client.get("/doctors/").content.decode()
+    assert page.count("No ratings yet") == 2
+
+    _two_ratings(clara, child, amina)
+    with CaptureQueriesContext(connection) as rated:
+        page = client.get("/doctors/").content.decode()
+
+    assert len(rated) == len(unrated)
+    assert "4.5 ★ (2 ratings)" in page and page.count("No ratings yet") == 1

@@ -6,18 +6,20 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinic.calendar import appointment_ics
-from clinic.forms import CancelForm, RescheduleForm
-from clinic.permissions import get_appointment_for_user
-from clinic.selectors import appointments_for_patient_pages
+from clinic.forms import CancelForm, RatingForm, RescheduleForm
+from clinic.models import Appointment
+from clinic.permissions import get_appointment_for_user, user_may_book_for
+from clinic.selectors import appointment_rating, appointments_for_patient_pages
 from clinic.services.appointments import (
     SchedulingError,
     appointment_cancel,
     appointment_reschedule,
     appointment_reschedule_refusal,
 )
+from clinic.services.ratings import RatingError, rating_create
 from clinic.views.slot_picker import local_day_value, slot_attempt, slot_picker
 from core.htmx import render_page
 from core.models import AuditEvent, Role
@@ -38,12 +40,27 @@ def appointment_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _rating_context(request: HttpRequest, appointment) -> dict:
+    """The rating of a completed visit, or the form to give one for who may (two queries at
+    most; none for a visit that is not completed)."""
+    if appointment.status != Appointment.Status.COMPLETED:
+        return {"rating": None, "may_rate": False, "rating_form": None}
+    rating = appointment_rating(appointment)
+    may_rate = rating is None and user_may_book_for(request.user, appointment.patient)
+    return {
+        "rating": rating,
+        "may_rate": may_rate,
+        "rating_form": RatingForm() if may_rate else None,
+    }
+
+
 def _detail_context(request: HttpRequest, appointment, **extra) -> dict:
     return {
         "appointment": appointment,
         # Offered to the patient side; the doctor moves visits by other means.
         "may_reschedule": request.user.role == Role.PATIENT
         and appointment_reschedule_refusal(appointment=appointment, by=request.user) is None,
+        **_rating_context(request, appointment),
         **extra,
     }
 
@@ -158,3 +175,43 @@ def appointment_calendar_file(request: HttpRequest, public_id: UUID) -> HttpResp
     response["Content-Disposition"] = 'attachment; filename="appointment.ics"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_POST
+@login_required
+def appointment_rate_view(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Rate a completed visit. A plain POST goes back to the appointment; an HTMX one gets the
+    rating region. Someone who takes part but may not rate (the doctor) gets 403 from the
+    service; a visit not completed, rated already or bad stars answer 400 with the message."""
+    appointment = get_appointment_for_user(request, public_id)
+    form = RatingForm(request.POST)
+    if form.is_valid():
+        try:
+            rating_create(
+                appointment=appointment,
+                by=request.user,
+                stars=form.cleaned_data["stars"],
+                review=form.cleaned_data["review"],
+                request=request,
+            )
+        except RatingError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Thank you for rating the visit."))
+            if not request.htmx:
+                return redirect("appointment_detail", public_id=appointment.public_id)
+            response = render_page(
+                request,
+                "clinic/appointment_detail.html",
+                _detail_context(request, appointment, form=CancelForm()),
+                partials={"rating": "rating"},
+            )
+            response["HX-Trigger"] = "appointmentRated"
+            return response
+    return render_page(
+        request,
+        "clinic/appointment_detail.html",
+        _detail_context(request, appointment, form=CancelForm(), rating_form=form),
+        partials={"rating": "rating"},
+        status=400,
+    )

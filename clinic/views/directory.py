@@ -17,6 +17,7 @@ from clinic.scheduling import hospital_zone
 from clinic.selectors import (
     DIRECTORY_DAYS,
     doctor_free_days,
+    doctor_reviews_latest,
     doctors_listed,
     doctors_with_next_free_slot,
 )
@@ -28,6 +29,7 @@ from core.permissions import role_required
 
 PAGE_SIZE = 10
 PROFILE_DAYS = 7
+PROFILE_REVIEWS = 5
 # free_before further ahead than this is treated as this (the work grows with the range).
 FREE_BEFORE_MAX_DAYS = 90
 
@@ -98,6 +100,7 @@ def doctor_profile(request: HttpRequest, public_id: UUID) -> HttpResponse:
         {
             "doctor": doctor,
             "free_days": [(day, len(slots)) for day, slots in free_days.items()],
+            "reviews": doctor_reviews_latest(doctor, limit=PROFILE_REVIEWS),
         },
     )
 
