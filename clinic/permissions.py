@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from guardian.shortcuts import get_objects_for_user
 
-from clinic.models import Appointment, Doctor, Patient
+from clinic.models import Appointment, CredentialDocument, Doctor, Patient
 from core.models import Role
 
 BOOK_FOR = "clinic.book_for_patient"
@@ -63,4 +63,34 @@ def get_doctor_for_user(request: HttpRequest) -> Doctor:
     doctor = getattr(request.user, "doctor", None)
     if doctor is None:
         raise PermissionDenied
+    return doctor
+
+
+def get_credential_document_for_user(request: HttpRequest, public_id: UUID) -> CredentialDocument:
+    """A credential document for the applicant who sent it and for admins; 404 for everyone
+    else (an outsider does not learn that it exists)."""
+    user = request.user
+    if not user.is_authenticated:
+        raise Http404
+    documents = CredentialDocument.objects.select_related("doctor__user")
+    if user.role != Role.ADMIN:
+        documents = documents.filter(doctor__user=user)
+    try:
+        return documents.get(public_id=public_id)
+    except CredentialDocument.DoesNotExist:
+        raise Http404 from None
+
+
+def get_doctor_photo_for_user(request: HttpRequest, public_id: UUID) -> Doctor:
+    """The doctor whose photo the signed-in user may see: any listed (verified, active) doctor,
+    one's own profile at any stage, and any applicant for admins. 404 otherwise, and when
+    there is no photo."""
+    user = request.user
+    if not user.is_authenticated:
+        raise Http404
+    visible = Q(status=Doctor.Status.VERIFIED, user__is_active=True) | Q(user=user)
+    doctors = Doctor.objects.all() if user.role == Role.ADMIN else Doctor.objects.filter(visible)
+    doctor = doctors.exclude(photo="").filter(public_id=public_id).first()
+    if doctor is None:
+        raise Http404
     return doctor

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from clinic.views import (
+    applications,
     appointments,
     availability,
     directory,
@@ -10,6 +11,14 @@ from clinic.views import (
 
 urlpatterns = [
     path("doctors/", directory.doctor_directory, name="doctor_directory"),
+    path("doctors/apply/", applications.doctor_apply_view, name="doctor_apply"),
+    path("doctors/application/", applications.doctor_application, name="doctor_application"),
+    path(
+        "doctors/documents/<uuid:public_id>/",
+        applications.credential_document_download,
+        name="credential_document",
+    ),
+    path("doctors/<uuid:public_id>/photo/", applications.doctor_photo, name="doctor_photo"),
     path("doctors/<uuid:public_id>/", directory.doctor_profile, name="doctor_profile"),
     path("doctors/<uuid:public_id>/book/", directory.doctor_book, name="doctor_book"),
     path("appointments/", appointments.appointment_list, name="appointment_list"),
