@@ -55,6 +55,7 @@ format: install
 
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/scheduling.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
