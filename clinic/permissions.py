@@ -12,7 +12,14 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from guardian.shortcuts import get_objects_for_user
 
-from clinic.models import Appointment, CredentialDocument, Doctor, Patient
+from clinic.models import (
+    Appointment,
+    CredentialDocument,
+    Doctor,
+    Patient,
+    WaitlistEntry,
+    WaitlistOffer,
+)
 from core.models import Role
 
 BOOK_FOR = "clinic.book_for_patient"
@@ -94,3 +101,34 @@ def get_doctor_photo_for_user(request: HttpRequest, public_id: UUID) -> Doctor:
     if doctor is None:
         raise Http404
     return doctor
+
+
+def waitlist_entries_visible_to(user) -> QuerySet[WaitlistEntry]:
+    """The waitlist entries of the patients the user may book for; nobody else sees any."""
+    return WaitlistEntry.objects.filter(patient__in=patients_user_may_book_for(user))
+
+
+def get_waitlist_entry_for_user(request: HttpRequest, public_id: UUID) -> WaitlistEntry:
+    """The waitlist entry if the user may book for its patient, else 404."""
+    try:
+        return (
+            waitlist_entries_visible_to(request.user)
+            .select_related("doctor__user", "doctor__specialty", "patient")
+            .get(public_id=public_id)
+        )
+    except WaitlistEntry.DoesNotExist:
+        raise Http404 from None
+
+
+def get_offer_for_user(request: HttpRequest, public_id: UUID) -> WaitlistOffer:
+    """The waitlist offer if the user may book for its patient, else 404 (an outsider does not
+    learn that a slot was offered to anyone)."""
+    try:
+        return WaitlistOffer.objects.select_related(
+            "entry__patient", "doctor__user", "doctor__specialty", "appointment"
+        ).get(
+            public_id=public_id,
+            entry__patient__in=patients_user_may_book_for(request.user),
+        )
+    except WaitlistOffer.DoesNotExist:
+        raise Http404 from None

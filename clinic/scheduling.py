@@ -16,7 +16,13 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from clinic.models import AvailabilityException, Doctor, WeeklyAvailability
+from clinic.models import (
+    Appointment,
+    AvailabilityException,
+    Doctor,
+    WaitlistOffer,
+    WeeklyAvailability,
+)
 
 
 def hospital_zone() -> ZoneInfo:
@@ -145,6 +151,37 @@ def slots_generate(
     return slots
 
 
+def busy_rows(
+    doctor_ids: list[int],
+    day_from: date,
+    day_to: date,
+    *,
+    now: datetime,
+    overlapping: tuple[datetime, datetime] | None = None,
+    ignore_appointment_id: int | None = None,
+    ignore_offer_id: int | None = None,
+):
+    """What takes a doctor's time, as one query of (doctor id, start, end, local date) rows:
+    active appointments and waitlist holds (open offers still inside their hold, which only
+    the offered patient may book) on the local dates given, plus any overlapping the instants
+    in `overlapping`. `ignore_*` leave out the appointment being moved or the offer being
+    accepted."""
+    window = Q(local_date__range=(day_from, day_to))
+    if overlapping is not None:
+        window |= Q(start_at__lt=overlapping[1], end_at__gt=overlapping[0])
+    fields = ("doctor_id", "start_at", "end_at", "local_date")
+    booked = Appointment.objects.active().filter(window, doctor_id__in=doctor_ids)
+    if ignore_appointment_id is not None:
+        booked = booked.exclude(pk=ignore_appointment_id)
+    held = WaitlistOffer.objects.holding(now).filter(window, doctor_id__in=doctor_ids)
+    if ignore_offer_id is not None:
+        held = held.exclude(pk=ignore_offer_id)
+    # A hold counts towards the daily maximum too: accepting it must not break the limit.
+    return (
+        booked.order_by().values_list(*fields).union(held.order_by().values_list(*fields), all=True)
+    )
+
+
 def slots_free(
     doctor: Doctor,
     day_from: date,
@@ -152,8 +189,12 @@ def slots_free(
     *,
     now: datetime | None = None,
     ignore_appointment_id: int | None = None,
+    ignore_offer_id: int | None = None,
 ) -> list[Slot]:
-    """The slots a patient may book now (see `slots_bookable`). Three queries."""
+    """The slots a patient may book now (see `slots_bookable`). Three queries.
+
+    A slot held for a waitlist offer is busy for everyone; the offer's holder books it by
+    passing `ignore_offer_id`."""
     now = now or timezone.now()
     generated = slots_generate(doctor, day_from, day_to)
     earliest, latest = booking_window(doctor, now)
@@ -161,14 +202,19 @@ def slots_free(
         return []
     # Whole days, not just the slots still on offer: the daily maximum counts visits that
     # the notice period already hides.
-    booked = doctor.appointments.active().filter(
-        Q(local_date__range=(day_from, day_to))
-        | Q(start_at__lt=max(slot.end_at for slot in generated))
-        & Q(end_at__gt=min(slot.start_at for slot in generated))
+    rows = busy_rows(
+        [doctor.pk],
+        day_from,
+        day_to,
+        now=now,
+        overlapping=(
+            min(slot.start_at for slot in generated),
+            max(slot.end_at for slot in generated),
+        ),
+        ignore_appointment_id=ignore_appointment_id,
+        ignore_offer_id=ignore_offer_id,
     )
-    if ignore_appointment_id is not None:
-        booked = booked.exclude(pk=ignore_appointment_id)
-    busy = list(booked.values_list("start_at", "end_at", "local_date"))
+    busy = [(start, end, local_date) for _doctor, start, end, local_date in rows]
     return slots_bookable(doctor, generated, busy, now=now)
 
 
@@ -188,9 +234,9 @@ def slots_bookable(
     now: datetime,
 ) -> list[Slot]:
     """The booking rules, in one place: of the generated slots, those inside the booking
-    window, not overlapping an active appointment in `busy` (start, end, local date), on days
-    below the doctor's daily maximum. No queries: callers fetch `busy` (one query, or
-    prefetched for many doctors)."""
+    window, not overlapping an active appointment or a waitlist hold in `busy` (start, end,
+    local date), on days below the doctor's daily maximum. No queries: callers fetch `busy`
+    (one query, or one for many doctors: `busy_rows`)."""
     earliest, latest = booking_window(doctor, now)
     per_day = Counter(local_date for _start, _end, local_date in busy)
     limit = doctor.max_appointments_per_day

@@ -11,6 +11,7 @@ from clinic.services.appointments import (
     appointment_mark_no_show_if_missed,
     appointment_remind,
 )
+from clinic.services.waitlist import waitlist_offers_expire
 
 
 def appointments_send_reminders() -> int:
@@ -44,3 +45,10 @@ def appointments_sweep_no_shows() -> int:
         appointment_mark_no_show_if_missed(appointment_id=appointment_id, now=now)
         for appointment_id in missed
     )
+
+
+def waitlist_expire_offers() -> int:
+    """Every minute: open waitlist offers whose 15-minute hold has lapsed expire and their
+    slots go to the next in line; entries whose last day has passed end. A second run finds
+    nothing left to claim."""
+    return waitlist_offers_expire(now=timezone.now())

@@ -7,6 +7,7 @@ from clinic.views import (
     directory,
     doctor,
     doctor_patients,
+    waitlist,
 )
 
 urlpatterns = [
@@ -88,4 +89,24 @@ urlpatterns += [
         name="doctor_availability_policy",
     ),
     path("doctor/patients/", doctor_patients.patient_list, name="doctor_patients"),
+]
+
+# The waitlist (patients).
+urlpatterns += [
+    path("doctors/<uuid:public_id>/waitlist/", waitlist.waitlist_join_view, name="waitlist_join"),
+    path("waitlist/", waitlist.waitlist_list, name="waitlist_list"),
+    path("waitlist/<uuid:public_id>/leave/", waitlist.waitlist_leave_view, name="waitlist_leave"),
+    path(
+        "waitlist/offers/<uuid:public_id>/", waitlist.waitlist_offer_detail, name="waitlist_offer"
+    ),
+    path(
+        "waitlist/offers/<uuid:public_id>/accept/",
+        waitlist.waitlist_offer_accept_view,
+        name="waitlist_offer_accept",
+    ),
+    path(
+        "waitlist/offers/<uuid:public_id>/decline/",
+        waitlist.waitlist_offer_decline_view,
+        name="waitlist_offer_decline",
+    ),
 ]

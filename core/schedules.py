@@ -18,6 +18,11 @@ PERIODIC_SCHEDULES: dict[str, dict] = {
         "schedule_type": Schedule.MINUTES,
         "minutes": 10,
     },
+    "Expire waitlist offers": {
+        "func": "clinic.tasks.waitlist_expire_offers",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
 }
 
 

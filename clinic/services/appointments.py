@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clinic.models import Appointment, Doctor, Patient
+from clinic.models import Appointment, Doctor, Patient, WaitlistOffer
 from clinic.permissions import user_may_book_for
 from clinic.scheduling import hospital_zone, slots_free, slots_generate
 from core.models import AuditEvent, Role
@@ -46,9 +46,11 @@ def _create_in_slot(
     reason: str,
     now: datetime,
     ignore_appointment_id: int | None = None,
+    offer: WaitlistOffer | None = None,
 ) -> Appointment:
     """Check the slot against the rules under the doctor's row lock, then insert; the database
-    constraints back the check against anything that slipped past it."""
+    constraints back the check against anything that slipped past it. A slot held for a
+    waitlist offer is taken for everyone but that offer's patient (`offer`)."""
     if not doctor.is_bookable:
         raise SchedulingError(_("This doctor is not taking bookings."))
     if doctor.user_id == booked_by.pk or (patient.user_id and patient.user_id == doctor.user_id):
@@ -60,7 +62,12 @@ def _create_in_slot(
     free = {
         slot.start_at: slot
         for slot in slots_free(
-            doctor, day, day, now=now, ignore_appointment_id=ignore_appointment_id
+            doctor,
+            day,
+            day,
+            now=now,
+            ignore_appointment_id=ignore_appointment_id,
+            ignore_offer_id=offer.pk if offer is not None else None,
         )
     }
     if start_at not in free:
@@ -208,11 +215,21 @@ def appointment_book(
     reason: str = "",
     request=None,
     now: datetime | None = None,
+    offer: WaitlistOffer | None = None,
 ) -> Appointment:
     """Book a slot. Patient, doctor, times and status are decided here, never by the client:
-    the caller passes the patient the user may act for and the slot start they picked."""
+    the caller passes the patient the user may act for and the slot start they picked.
+
+    `offer` books the slot a waitlist offer holds for this patient (the waitlist service
+    checks the offer is still open under the same doctor lock)."""
     now = now or timezone.now()
     if not user_may_book_for(booked_by, patient):
+        raise PermissionDenied
+    if offer is not None and (
+        offer.entry.patient_id != patient.pk
+        or offer.doctor_id != doctor.pk
+        or offer.start_at != start_at
+    ):
         raise PermissionDenied
     doctor = _lock_doctor(doctor)
     appointment = _create_in_slot(
@@ -222,6 +239,7 @@ def appointment_book(
         start_at=start_at,
         reason=reason,
         now=now,
+        offer=offer,
     )
     audit_record(
         action=AuditEvent.Action.CREATE,
@@ -299,7 +317,21 @@ def appointment_cancel(
     )
     _notify_cancel(appointment, by)
     transaction.on_commit(lambda: _appointment_email(appointment, method="CANCEL"))
+    _offer_freed_slot_on_commit(appointment, now)
     return appointment
+
+
+def _offer_freed_slot_on_commit(appointment: Appointment, now: datetime) -> None:
+    """Once the change is committed, offer the freed slot to the doctor's waitlist. Robust: a
+    failure there is logged and never undoes the cancellation or the move."""
+    from clinic.services.waitlist import waitlist_offer_slot
+
+    transaction.on_commit(
+        lambda: waitlist_offer_slot(
+            doctor_id=appointment.doctor_id, start_at=appointment.start_at, now=now
+        ),
+        robust=True,
+    )
 
 
 @transaction.atomic
@@ -343,6 +375,7 @@ def appointment_reschedule(
     # Two calendar updates: the old event (its own UID) is cancelled, the new one requested.
     transaction.on_commit(lambda: _appointment_email(appointment, method="CANCEL"))
     transaction.on_commit(lambda: _appointment_email(successor, method="REQUEST"))
+    _offer_freed_slot_on_commit(appointment, now)
     return successor
 
 
