@@ -7,6 +7,7 @@ slot; each slot lasts exactly `slot_minutes` of real time. Only whole slots are 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -114,6 +115,13 @@ def _merge_overlapping(intervals: list[_Interval]) -> list[_Interval]:
     return merged
 
 
+def _fixed_utc_offset(day: date, zone: ZoneInfo) -> timedelta | None:
+    """The zone's UTC offset on a local date, or None when it changes during that day."""
+    first = datetime.combine(day, time.min, tzinfo=zone).utcoffset()
+    last = datetime.combine(day, time.max, tzinfo=zone).utcoffset()
+    return first if first == last else None
+
+
 def slots_generate(
     doctor: Doctor,
     day_from: date,
@@ -133,11 +141,17 @@ def slots_generate(
     slots: list[Slot] = []
     day = day_from
     while day <= day_to:
+        # On the days without a clock change (all but two a year) one offset serves every
+        # slot; the zone is asked per slot only on the others.
+        offset = _fixed_utc_offset(day, zone)
         for interval in working_intervals(day, weekly, exceptions):
             cursor = datetime.combine(day, interval.start)
             interval_end = datetime.combine(day, interval.end)
             while cursor + length <= interval_end:
-                start_at = local_to_utc(day, cursor.time(), zone)
+                if offset is not None:
+                    start_at = (cursor - offset).replace(tzinfo=UTC)
+                else:
+                    start_at = local_to_utc(day, cursor.time(), zone)
                 # Across the spring-forward gap wall-clock steps can land less than a slot
                 # apart in real time; a slot never overlaps the one before it.
                 if start_at is not None and (
@@ -241,11 +255,25 @@ def slots_bookable(
     per_day = Counter(local_date for _start, _end, local_date in busy)
     limit = doctor.max_appointments_per_day
     zone = hospital_zone()
+    # Busy intervals sorted by start, with the latest end seen so far: a slot overlaps one of
+    # them exactly when the latest end among those starting before the slot ends is after the
+    # slot's start. O(log n) per slot, where comparing every pair took seconds for a
+    # directory of 200 doctors over 60 days.
+    intervals = sorted((start, end) for start, end, _day in busy)
+    starts = [start for start, _end in intervals]
+    latest_end: list[datetime] = []
+    for _start, end in intervals:
+        latest_end.append(max(end, latest_end[-1]) if latest_end else end)
+
+    def overlaps_busy(slot: Slot) -> bool:
+        before_slot_end = bisect_left(starts, slot.end_at)
+        return before_slot_end > 0 and latest_end[before_slot_end - 1] > slot.start_at
+
     return [
         slot
         for slot in generated
         if earliest <= slot.start_at <= latest
-        and not any(start < slot.end_at and slot.start_at < end for start, end, _day in busy)
+        and not overlaps_busy(slot)
         and (limit is None or per_day[slot.start_at.astimezone(zone).date()] < limit)
     ]
 

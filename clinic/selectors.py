@@ -107,14 +107,16 @@ def doctors_with_next_free_slot(
     doctors: list[Doctor], now: datetime, *, day_to: date | None = None
 ) -> list[Doctor]:
     """Set `next_free_slot` (a Slot or None) on each doctor, looking from today to `day_to`
-    (DIRECTORY_DAYS ahead by default). Three queries for any number of doctors: weekly hours,
-    exceptions, and active appointments with waitlist holds (one union) are fetched, and the
-    rules of `slots_free` applied to them in Python."""
+    (DIRECTORY_DAYS ahead by default), with the rules of `slots_free` applied in Python.
+
+    Weekly hours and exceptions take a query each; active appointments and waitlist holds (one
+    union) are fetched for a first week, then for spans twice as long each time but only for
+    the doctors still without a free slot: what is fetched stays near what is needed (most
+    doctors have a slot in the first week) and the count of queries stays bounded whatever
+    the number of doctors (three for a week, six for 90 days)."""
     zone = hospital_zone()
     today = now.astimezone(zone).date()
     day_to = day_to or today + timedelta(days=DIRECTORY_DAYS)
-    # A day either side: an appointment that started the evening before can still overlap.
-    busy_from, busy_to = today - timedelta(days=1), day_to + timedelta(days=1)
     prefetch_related_objects(
         doctors,
         Prefetch("weekly_hours", to_attr="directory_weekly"),
@@ -124,30 +126,55 @@ def doctors_with_next_free_slot(
             to_attr="directory_exceptions",
         ),
     )
-    # Appointments and waitlist holds of every doctor in one query, as the prefetch of the
-    # appointments alone used to be: the directory agrees with the booking page.
-    busy: dict[int, list] = {doctor.pk: [] for doctor in doctors}
-    if doctors:
-        for doctor_id, start, end, local_date in busy_rows(list(busy), busy_from, busy_to, now=now):
-            busy[doctor_id].append((start, end, local_date))
     for doctor in doctors:
-        doctor.directory_busy = busy[doctor.pk]
-        free = _free_from_prefetched(doctor, today, day_to, now)
-        doctor.next_free_slot = free[0] if free else None
+        doctor.next_free_slot = None
+    searching = list(doctors)
+    span_from, span_days = today, FIRST_SPAN_DAYS
+    while searching and span_from <= day_to:
+        span_to = min(span_from + timedelta(days=span_days - 1), day_to)
+        busy = _busy_by_doctor(searching, span_from, span_to, now)
+        for doctor in searching:
+            doctor.next_free_slot = _first_free_in_span(
+                doctor, busy[doctor.pk], span_from, span_to, now
+            )
+        searching = [doctor for doctor in searching if doctor.next_free_slot is None]
+        span_from, span_days = span_to + timedelta(days=1), span_days * 2
     return doctors
 
 
-def _free_from_prefetched(doctor: Doctor, day_from: date, day_to: date, now: datetime) -> list:
-    """`slots_free` over prefetched rows: the same `slots_bookable` rules, no queries."""
+# The first span of days searched for every doctor's next free slot; later spans double.
+FIRST_SPAN_DAYS = 7
+
+
+def _busy_by_doctor(doctors: list[Doctor], day_from: date, day_to: date, now: datetime):
+    """Active appointments and waitlist holds of the doctors on local dates day_from..day_to,
+    one query, grouped by doctor id. A day either side: an appointment that started the
+    evening before can still overlap, and the daily maximum counts whole days."""
+    busy: dict[int, list] = {doctor.pk: [] for doctor in doctors}
+    rows = busy_rows(list(busy), day_from - timedelta(days=1), day_to + timedelta(days=1), now=now)
+    for doctor_id, start, end, local_date in rows:
+        busy[doctor_id].append((start, end, local_date))
+    return busy
+
+
+def _first_free_in_span(
+    doctor: Doctor, busy: list, day_from: date, day_to: date, now: datetime
+) -> Slot | None:
+    """The first slot `slots_free` would give between two local dates, over prefetched rows:
+    the same `slots_bookable` rules, no queries."""
     _earliest, latest = booking_window(doctor, now)
+    last_day = min(day_to, latest.astimezone(hospital_zone()).date())
+    if day_from > last_day:
+        return None
     generated = slots_generate(
         doctor,
         day_from,
-        min(day_to, latest.astimezone(hospital_zone()).date()),
+        last_day,
         weekly=doctor.directory_weekly,
         exceptions=doctor.directory_exceptions,
     )
-    return slots_bookable(doctor, generated, doctor.directory_busy, now=now)
+    free = slots_bookable(doctor, generated, busy, now=now)
+    return free[0] if free else None
 
 
 def doctor_free_days(

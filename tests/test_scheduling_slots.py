@@ -364,3 +364,42 @@ def test_an_extra_session_over_weekly_hours_never_reoffers_a_booked_slot(clara, 
 
     assert "11:00" not in starts
     assert len(starts) == len(set(starts))
+
+
+# --- The overlap check agrees with comparing every pair -------------------------------------
+
+
+def test_the_sorted_overlap_check_agrees_with_comparing_every_pair():
+    """`slots_bookable` finds overlaps by bisecting sorted busy intervals; for any mix of
+    slots and busy times, nested or touching, it must offer what a pairwise check offers."""
+    from types import SimpleNamespace
+
+    from hypothesis import given
+    from hypothesis import settings as hypothesis_settings
+    from hypothesis import strategies as st
+
+    from clinic.scheduling import Slot, slots_bookable
+
+    base = datetime(2026, 12, 7, 8, tzinfo=UTC)
+    doctor = SimpleNamespace(min_notice_minutes=0, horizon_days=365, max_appointments_per_day=None)
+    span = st.tuples(st.integers(0, 600), st.integers(1, 120))
+
+    @hypothesis_settings(max_examples=300, deadline=None)
+    @given(slots=st.lists(span, max_size=30), busy=st.lists(span, max_size=30))
+    def check(slots, busy):
+        generated = [
+            Slot(base + timedelta(minutes=at), base + timedelta(minutes=at + length), "", "")
+            for at, length in slots
+        ]
+        busy_rows = [
+            (base + timedelta(minutes=at), base + timedelta(minutes=at + length), date(2026, 12, 7))
+            for at, length in busy
+        ]
+        expected = [
+            slot
+            for slot in generated
+            if not any(start < slot.end_at and slot.start_at < end for start, end, _ in busy_rows)
+        ]
+        assert slots_bookable(doctor, generated, busy_rows, now=base) == expected
+
+    check()
