@@ -3,12 +3,14 @@ every status, made through the same services as real bookings (past ones with `n
 
 from datetime import time, timedelta
 
+from django.core.files.base import ContentFile
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from clinic.models import (
     Appointment,
     ConsultationMode,
+    CredentialDocument,
     Doctor,
     Language,
     Patient,
@@ -23,6 +25,8 @@ from clinic.services.appointments import (
     appointment_mark_no_show,
     appointment_reschedule,
 )
+from clinic.services.ratings import rating_create
+from clinic.services.waitlist import waitlist_join
 
 # licence -> [(weekdays, start, end, mode, location)]
 DEMO_HOURS = {
@@ -135,7 +139,42 @@ def demo_appointments_seed(*, amina, ben, child: Patient, clara: Doctor, omar: D
     appointment_complete(appointment=done, by=clara.user, now=done.end_at)
     appointment_mark_no_show(appointment=missed, by=omar.user, now=missed.end_at)
     appointment_complete(appointment=successor, by=clara.user, now=successor.end_at)
+    rating_create(
+        appointment=done, by=amina, stars=5, review="Took her time and explained everything."
+    )
+    rating_create(appointment=successor, by=ben, stars=4, review="Short wait, clear advice.")
 
     book(amina, amina_self, clara, now, 2, reason="Results discussion")  # confirmed
     book(amina, child, omar, now, 3, reason="Check-up")  # pending: Dr Haddad confirms
     book(ben, ben_self, clara, now, 5, skip=2, reason="Annual check")  # confirmed
+    # Ben waits for an earlier time with Dr Weiss: cancelling one of her visits offers it to him.
+    today = now.astimezone(hospital_zone()).date()
+    waitlist_join(
+        by=ben,
+        patient=ben_self,
+        doctor=clara,
+        date_from=today,
+        date_to=today + timedelta(days=14),
+        reason="Earlier check if anything frees up",
+        now=now,
+    )
+
+
+# The smallest valid PDF that says what it is: the pending applicant's licence scan.
+DEMO_LICENCE_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def demo_application_seed(doctor: Doctor) -> None:
+    """A credential document for the pending applicant, so admins have one to review."""
+    if doctor.documents.exists():
+        return
+    document = CredentialDocument(
+        doctor=doctor,
+        original_name="licence-scan.pdf",
+        content_type="application/pdf",
+        description="Medical licence",
+    )
+    document.file.save("licence.pdf", ContentFile(DEMO_LICENCE_PDF), save=True)

@@ -36,6 +36,12 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _private_media_root(settings, tmp_path_factory):
+    # Uploads (photos, credential scans) go to a temp dir, never into the checkout.
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache(settings):
     """Every test starts with an empty cache (rate limits, cached sessions, TOTP codes used).
 

@@ -5,7 +5,14 @@ from allauth.account.models import EmailAddress
 from django.core.management import call_command
 from django.test import Client
 
-from clinic.models import Appointment, Doctor, Patient
+from clinic.models import (
+    Appointment,
+    CredentialDocument,
+    Doctor,
+    Patient,
+    Rating,
+    WaitlistEntry,
+)
 from clinic.permissions import patients_user_may_book_for
 from core.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS
 from core.models import Role, User
@@ -21,6 +28,9 @@ def _counts() -> dict[str, int]:
         "patients": Patient.objects.count(),
         "emails": EmailAddress.objects.count(),
         "appointments": Appointment.objects.count(),
+        "ratings": Rating.objects.count(),
+        "waiting": WaitlistEntry.objects.filter(status=WaitlistEntry.Status.WAITING).count(),
+        "documents": CredentialDocument.objects.count(),
     }
 
 
@@ -39,6 +49,9 @@ def test_seed_demo_is_idempotent(capsys):
         "patients": 3,  # Amina, Ben, and Amina's son Noah (no login)
         "emails": 7,
         "appointments": 8,
+        "ratings": 2,  # Amina's and Ben's completed visits with Dr Weiss
+        "waiting": 1,  # Ben, for an earlier time with Dr Weiss
+        "documents": 1,  # the pending applicant's licence scan
     }
     assert "Demo data ready" in capsys.readouterr().out
 

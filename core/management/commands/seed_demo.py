@@ -4,7 +4,12 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.demo import demo_appointments_seed, demo_child_seed, demo_hours_seed
+from clinic.demo import (
+    demo_application_seed,
+    demo_appointments_seed,
+    demo_child_seed,
+    demo_hours_seed,
+)
 from clinic.models import Doctor, Specialty
 from clinic.services.patients import patient_create_for_account
 from core.models import Role, User
@@ -72,6 +77,7 @@ class Command(BaseCommand):
             clara=Doctor.objects.get(licence_number="LIC-CARD-1001"),
             omar=Doctor.objects.get(licence_number="LIC-PED-2002"),
         )
+        demo_application_seed(Doctor.objects.get(licence_number="LIC-DERM-3003"))
         self.stdout.write(
             f"Demo data ready: {len(DEMO_USERS)} logins, password {DEMO_PASSWORD!r} (see README)"
         )
