@@ -106,11 +106,9 @@ class SlotChoiceForm(forms.Form):
         ]
 
 
-class BookingForm(SlotChoiceForm):
-    """Who the visit is for, when, and why. The patient is looked up only among those the user
-    may book for; the time is checked by the booking service."""
-
-    field_order = ["patient", "start_at", "reason"]
+class ForWhomForm(forms.Form):
+    """Who the visit is for and why (optional). The patient is looked up only among those the
+    user may book for; booking and the waitlist both ask this."""
 
     patient = forms.Field()  # replaced in __init__, where the user is known
     reason = forms.CharField(
@@ -133,6 +131,12 @@ class BookingForm(SlotChoiceForm):
             user=user,
             error_messages={"invalid_choice": _("Choose someone you may book for.")},
         )
+
+
+class BookingForm(ForWhomForm, SlotChoiceForm):
+    """Who the visit is for, when, and why. The time is checked by the booking service."""
+
+    field_order = ["patient", "start_at", "reason"]
 
 
 class RescheduleForm(SlotChoiceForm):
@@ -159,3 +163,25 @@ class RatingForm(forms.Form):
             "Optional. Shown on the doctor's profile without your name. At most 500 characters."
         ),
     )
+
+
+class WaitlistJoinForm(ForWhomForm):
+    """For whom, between which local dates, and why (optional)."""
+
+    field_order = ["patient", "date_from", "date_to", "reason"]
+
+    date_from = forms.DateField(
+        label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    date_to = forms.DateField(
+        label=_("Until"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_("Any free time with this doctor on these days, both included."),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+        if date_from and date_to and date_to < date_from:
+            self.add_error("date_to", _("The last day must be on or after the first day."))
+        return cleaned

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic.forms_waitlist import WaitlistJoinForm
+from clinic.forms import WaitlistJoinForm
 from clinic.models import Doctor, WaitlistOffer
 from clinic.permissions import get_offer_for_user, get_waitlist_entry_for_user
 from clinic.scheduling import booking_window, hospital_zone
