@@ -10,7 +10,15 @@ from icalendar import Calendar, Event, vCalAddress, vText
 
 from clinic.models import Appointment
 
-STATUS_FOR_METHOD = {"REQUEST": "CONFIRMED", "CANCEL": "CANCELLED"}
+
+def _status_and_sequence(appointment: Appointment, method: str) -> tuple[str, int]:
+    """Each later state outranks the earlier in the patient's calendar: a request awaiting
+    the doctor is tentative (0), a confirmed one confirmed (1), a cancellation last (2)."""
+    if method == "CANCEL":
+        return "CANCELLED", 2
+    if appointment.status == Appointment.Status.PENDING:
+        return "TENTATIVE", 0
+    return "CONFIRMED", 1
 
 
 def appointment_uid(appointment: Appointment) -> str:
@@ -31,9 +39,9 @@ def appointment_ics(appointment: Appointment, *, method: str = "REQUEST") -> byt
     event.add("dtend", appointment.end_at)
     event.add("summary", f"Appointment with {appointment.doctor}")
     event.add("location", vText(appointment.location or appointment.get_mode_display()))
-    event.add("status", STATUS_FOR_METHOD[method])
-    # A cancellation must outrank the booking in the patient's calendar.
-    event.add("sequence", 1 if method == "CANCEL" else 0)
+    status, sequence = _status_and_sequence(appointment, method)
+    event.add("status", status)
+    event.add("sequence", sequence)
     organizer = vCalAddress(f"mailto:{settings.DEFAULT_FROM_EMAIL.split('<')[-1].rstrip('>')}")
     organizer.params["cn"] = vText(settings.HOSPITAL_NAME)
     event.add("organizer", organizer)

@@ -159,3 +159,34 @@ def test_days_at_the_edge_of_the_calendar_fall_back_to_today(client_for, clara, 
 
     assert response.status_code == 200
     assert timezone.localdate().strftime("%A") in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_confirming_tells_the_booker_and_updates_their_calendar(
+    client_for, clara, amina, mailoutbox, django_capture_on_commit_callbacks
+):
+    pending = _visit(clara, amina.patient, days=2, status="pending")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(clara.user).post(f"/appointments/{pending.public_id}/confirm/")
+
+    assert amina.notifications.filter(title__contains="confirmed the appointment").exists()
+    (message,) = mailoutbox
+    assert message.to == [amina.email]
+    assert "Appointment confirmed:" in message.subject
+    ics = message.attachments[0][1]  # text/calendar: Django keeps it as text
+    assert "METHOD:REQUEST" in ics
+    assert "STATUS:CONFIRMED" in ics and "SEQUENCE:1" in ics
+
+
+@pytest.mark.django_db
+def test_a_booking_awaiting_confirmation_is_tentative_in_the_calendar(clara, amina):
+    from clinic.calendar import appointment_ics
+
+    pending = _visit(clara, amina.patient, days=2, status="pending")
+
+    ics = appointment_ics(pending).decode()
+    cancelled = appointment_ics(pending, method="CANCEL").decode()
+
+    assert "STATUS:TENTATIVE" in ics and "SEQUENCE:0" in ics
+    assert "STATUS:CANCELLED" in cancelled and "SEQUENCE:2" in cancelled

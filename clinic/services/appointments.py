@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -151,7 +152,6 @@ def _appointment_email(appointment: Appointment, *, method: str) -> None:
 
 
 def _notify_booking(appointment: Appointment) -> None:
-    from django.urls import reverse
 
     when = appointment.start_at.astimezone(hospital_zone())
     link = reverse("appointment_detail", args=[appointment.public_id])
@@ -170,7 +170,6 @@ def _notify_booking(appointment: Appointment) -> None:
 
 def _notify_reschedule(old: Appointment, successor: Appointment, by) -> None:
     """Tell the doctor (unless she moved it herself) and the booker where the visit went."""
-    from django.urls import reverse
 
     zone = hospital_zone()
     moves = {
@@ -193,7 +192,6 @@ def _notify_reschedule(old: Appointment, successor: Appointment, by) -> None:
 
 def _notify_cancel(appointment: Appointment, by) -> None:
     """Tell the doctor of a cancellation she did not make herself (her agenda refreshes live)."""
-    from django.urls import reverse
 
     if by.pk == appointment.doctor.user_id:
         return
@@ -417,9 +415,19 @@ def appointment_confirm(*, appointment: Appointment, by, now: datetime | None = 
     locked = _lock_appointment(appointment)
     if locked.status != Appointment.Status.PENDING:
         raise SchedulingError(_("Only an appointment awaiting confirmation can be confirmed."))
-    return _doctor_action(
+    confirmed = _doctor_action(
         locked, by, Appointment.Status.CONFIRMED, "confirmed_at", _("confirmed"), now
     )
+    when = confirmed.start_at.astimezone(hospital_zone())
+    notification_create(
+        recipient=confirmed.booked_by,
+        title=_("%(doctor)s confirmed the appointment on %(when)s")
+        % {"doctor": confirmed.doctor, "when": f"{when:%d %b %H:%M}"},
+        link=reverse("appointment_detail", args=[confirmed.public_id]),
+    )
+    # The booker's calendar turns the tentative entry into a confirmed one.
+    transaction.on_commit(lambda: _appointment_email(confirmed, method="REQUEST"))
+    return confirmed
 
 
 @transaction.atomic
