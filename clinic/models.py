@@ -211,6 +211,23 @@ class AvailabilityException(models.Model):
 class Patient(models.Model):
     """A patient's clinical identity, separate from any login (a child has none)."""
 
+    class Sex(models.TextChoices):
+        FEMALE = "female", _("Female")
+        MALE = "male", _("Male")
+        OTHER = "other", _("Other")
+        UNKNOWN = "unknown", _("Not stated")
+
+    class BloodType(models.TextChoices):
+        UNKNOWN = "", _("Unknown")
+        A_POS = "A+", "A+"
+        A_NEG = "A-", "A-"
+        B_POS = "B+", "B+"
+        B_NEG = "B-", "B-"
+        AB_POS = "AB+", "AB+"
+        AB_NEG = "AB-", "AB-"
+        O_POS = "O+", "O+"
+        O_NEG = "O-", "O-"
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -222,7 +239,20 @@ class Patient(models.Model):
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     date_of_birth = models.DateField(null=True, blank=True)
+    sex = models.CharField(max_length=8, choices=Sex.choices, default=Sex.UNKNOWN)
+    blood_type = models.CharField(
+        max_length=3, choices=BloodType.choices, default=BloodType.UNKNOWN, blank=True
+    )
+    allergies = models.TextField(blank=True)
+    chronic_conditions = models.TextField(blank=True)
+    current_medications = models.TextField(blank=True)
+    emergency_contact_name = models.CharField(max_length=200, blank=True)
+    emergency_contact_phone = models.CharField(max_length=40, blank=True)
+    insurance_id = models.CharField(max_length=64, blank=True)
+    # Unique when set (a partial constraint: many patients have none).
+    national_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -232,10 +262,23 @@ class Patient(models.Model):
             ("view_records_patient", "Can view the patient's records"),
             ("request_sos_patient", "Can request SOS for the patient"),
         ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["national_id"],
+                condition=~models.Q(national_id=""),
+                name="patient_national_id_unique_when_set",
+            ),
+        ]
 
     def __str__(self) -> str:
         name = f"{self.first_name} {self.last_name}".strip()
         return name or (self.user.email if self.user_id else str(self.public_id))
+
+    def age_on(self, day) -> int | None:
+        if self.date_of_birth is None:
+            return None
+        born = self.date_of_birth
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 class PatientUserObjectPermission(UserObjectPermissionBase):
@@ -467,3 +510,479 @@ class WaitlistOffer(models.Model):
 
     def __str__(self) -> str:
         return f"Offer {self.start_at:%Y-%m-%d %H:%M} to {self.entry.patient}"
+
+
+# --- Family members and proxies -----------------------------------------------------------------
+
+
+class PatientScope(models.TextChoices):
+    """What someone acting for a patient may do: each is a guardian object permission."""
+
+    VIEW = "clinic.view_patient", _("See the profile")
+    CHANGE = "clinic.change_patient", _("Edit the profile")
+    BOOK = "clinic.book_for_patient", _("Book and manage appointments")
+    RECORDS = "clinic.view_records_patient", _("Read medical records and prescriptions")
+    SOS = "clinic.request_sos_patient", _("Request SOS")
+
+
+class PatientDelegate(models.Model):
+    """Someone who acts for a patient: the account holder who added a dependent, or an adult
+    invited as a proxy. The guardian object permissions are the access; this row says why
+    they exist, with which scopes, until when, and lets the patient revoke them."""
+
+    class Kind(models.TextChoices):
+        GUARDIAN = "guardian", _("Parent or guardian")
+        PROXY = "proxy", _("Proxy")
+
+    class Relationship(models.TextChoices):
+        CHILD = "child", _("Child")
+        PARENT = "parent", _("Parent")
+        SPOUSE = "spouse", _("Spouse or partner")
+        SIBLING = "sibling", _("Sibling")
+        OTHER = "other", _("Other")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="delegates")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="delegations"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # The patient's relationship to the delegate ("child" for a parent's dependent).
+    relationship = models.CharField(max_length=16, choices=Relationship.choices)
+    scopes = models.JSONField(default=list)
+    granted_at = models.DateTimeField(auto_now_add=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="delegations_granted",
+    )
+    # A guardian's access to a minor ends on this date (the 18th birthday): a daily job.
+    ends_on = models.DateField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="delegations_revoked",
+    )
+    revoke_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["granted_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "user"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="patient_delegate_one_active_per_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} for {self.patient} ({self.get_kind_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class PatientInvitation(models.Model):
+    """An emailed invitation: to act as a proxy for a patient, or (claim) for an adult
+    dependent to take over their own record with a login of their own. Only a hash of the
+    token is stored."""
+
+    class Kind(models.TextChoices):
+        PROXY = "proxy", _("Proxy")
+        CLAIM = "claim", _("Claim own account")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="invitations")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    email = models.EmailField()
+    relationship = models.CharField(
+        max_length=16, choices=PatientDelegate.Relationship.choices, blank=True
+    )
+    scopes = models.JSONField(default=list)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invitations_sent"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invitations_accepted",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} invitation for {self.patient} to {self.email}"
+
+
+# --- Medical records ------------------------------------------------------------------------------
+
+
+class RecordKind(models.TextChoices):
+    VISIT_NOTE = "visit_note", _("Visit note")
+    DIAGNOSIS = "diagnosis", _("Diagnosis")
+    LAB_RESULT = "lab_result", _("Lab result")
+    IMAGING = "imaging", _("Imaging report")
+    VITALS = "vitals", _("Vital signs")
+    ALLERGY = "allergy", _("Allergy")
+    IMMUNIZATION = "immunization", _("Immunization")
+    PROCEDURE = "procedure", _("Procedure")
+
+
+class RecordKindPolicy(models.Model):
+    """Per record type: whether patients see a new record at once or only after the doctor
+    marks it reviewed (lab results, by default)."""
+
+    kind = models.CharField(max_length=16, choices=RecordKind.choices, unique=True)
+    release_after_review = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = _("record kind policies")
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+
+class MedicalRecordQuerySet(models.QuerySet):
+    def released(self):
+        """What the patient and their proxies see: released records only."""
+        return self.filter(released_at__isnull=False)
+
+
+class MedicalRecord(models.Model):
+    """One entry in a patient's record, written by a doctor with a care relationship. Never
+    deleted; corrections are annotations."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="records")
+    author = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="records_written")
+    appointment = models.ForeignKey(
+        Appointment, null=True, blank=True, on_delete=models.PROTECT, related_name="records"
+    )
+    kind = models.CharField(max_length=16, choices=RecordKind.choices)
+    title = models.CharField(max_length=200)
+    # Visit notes, diagnosis text, imaging findings...: capped by the service.
+    text = models.TextField(blank=True)
+    # Optional coded value: ICD-10 for a diagnosis, vaccine code for an immunization.
+    code = models.CharField(max_length=32, blank=True)
+    occurred_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        Doctor, null=True, blank=True, on_delete=models.PROTECT, related_name="records_reviewed"
+    )
+    # When patients and proxies could first see it (creation, or review when the kind says so).
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MedicalRecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_on", "-created_at"]
+        indexes = [
+            models.Index(fields=["patient", "-occurred_on"]),
+            models.Index(fields=["patient", "kind", "-occurred_on"]),
+        ]
+        permissions = [("annotate_medicalrecord", "Can annotate the medical record")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.title}"
+
+
+class MedicalRecordUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(MedicalRecord, on_delete=models.CASCADE)
+
+
+class MedicalRecordGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(MedicalRecord, on_delete=models.CASCADE)
+
+
+class LabAnalyte(models.Model):
+    """One measured value of a lab result, with its reference range."""
+
+    record = models.ForeignKey(MedicalRecord, on_delete=models.CASCADE, related_name="analytes")
+    name = models.CharField(max_length=100)
+    value = models.DecimalField(max_digits=12, decimal_places=4)
+    unit = models.CharField(max_length=32, blank=True)
+    reference_low = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    reference_high = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    # Set by the service from the range when the result is written.
+    out_of_range = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.value} {self.unit}".strip()
+
+
+class VitalSigns(models.Model):
+    record = models.OneToOneField(MedicalRecord, on_delete=models.CASCADE, related_name="vitals")
+    systolic_mmhg = models.PositiveSmallIntegerField(null=True, blank=True)
+    diastolic_mmhg = models.PositiveSmallIntegerField(null=True, blank=True)
+    heart_rate_bpm = models.PositiveSmallIntegerField(null=True, blank=True)
+    temperature_c = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    respiratory_rate = models.PositiveSmallIntegerField(null=True, blank=True)
+    spo2_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    height_cm = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = _("vital signs")
+
+    def __str__(self) -> str:
+        return f"Vital signs of {self.record_id}"
+
+
+class RecordAnnotation(models.Model):
+    """A doctor's timestamped note on a record; append-only (never edited or deleted)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    record = models.ForeignKey(MedicalRecord, on_delete=models.PROTECT, related_name="annotations")
+    author = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="annotations")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Annotation on {self.record_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+def record_attachment_path(instance: "RecordAttachment", filename: str) -> str:
+    return f"records/{instance.record.patient.public_id}/{uuid.uuid4()}{Path(filename).suffix}"
+
+
+class RecordAttachment(models.Model):
+    """A PDF or image attached to a record. Private: served only by a checked view."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    record = models.ForeignKey(MedicalRecord, on_delete=models.PROTECT, related_name="attachments")
+    file = models.FileField(upload_to=record_attachment_path)
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="record_attachments"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class BreakGlassAccess(models.Model):
+    """A doctor's emergency access to the records of a patient they do not treat: given after
+    reauthentication with a reason, for a limited time, reviewed by an admin afterwards."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="break_glass")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="break_glass")
+    reason = models.TextField()
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="break_glass_reviewed",
+    )
+    review_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["doctor", "patient", "-expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.doctor} → {self.patient} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+# --- Prescriptions, refills, delivery -----------------------------------------------------------
+
+
+class Prescription(models.Model):
+    """Issued by the treating doctor from an appointment; issuing completes the visit."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="prescriptions")
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="prescriptions")
+    appointment = models.OneToOneField(
+        Appointment, on_delete=models.PROTECT, related_name="prescription"
+    )
+    recommended_tests = models.TextField(blank=True)
+    advice = models.TextField(blank=True)
+    follow_up_on = models.DateField(null=True, blank=True)
+    issued_at = models.DateTimeField()
+    # A refill is a new prescription pointing at the one it renews.
+    refill_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="refills"
+    )
+
+    class Meta:
+        ordering = ["-issued_at"]
+        indexes = [models.Index(fields=["patient", "-issued_at"])]
+
+    def __str__(self) -> str:
+        return f"Prescription for {self.patient} on {self.issued_at:%Y-%m-%d}"
+
+
+class PrescriptionItem(models.Model):
+    prescription = models.ForeignKey(Prescription, on_delete=models.CASCADE, related_name="items")
+    medication = models.CharField(max_length=200)
+    strength = models.CharField(max_length=64, blank=True)
+    form = models.CharField(max_length=64, blank=True)
+    dose = models.CharField(max_length=64)
+    route = models.CharField(max_length=64, blank=True)
+    frequency = models.CharField(max_length=100)
+    duration = models.CharField(max_length=100, blank=True)
+    quantity = models.PositiveSmallIntegerField(null=True, blank=True)
+    instructions = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.medication} {self.strength}".strip()
+
+
+class RefillRequest(models.Model):
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Requested")
+        APPROVED = "approved", _("Approved")
+        DECLINED = "declined", _("Declined")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    prescription = models.ForeignKey(
+        Prescription, on_delete=models.PROTECT, related_name="refill_requests"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="refill_requests"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        Doctor, null=True, blank=True, on_delete=models.PROTECT, related_name="refills_decided"
+    )
+    decision_reason = models.CharField(max_length=500, blank=True)
+    new_prescription = models.OneToOneField(
+        Prescription,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="from_refill_request",
+    )
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prescription"],
+                condition=models.Q(status="requested"),
+                name="refill_one_open_request_per_prescription",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refill of {self.prescription_id} ({self.get_status_display()})"
+
+
+class Address(models.Model):
+    """A delivery address saved by an account holder; exactly one is the default."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="addresses"
+    )
+    label = models.CharField(max_length=64, blank=True)
+    recipient_name = models.CharField(max_length=200)
+    line1 = models.CharField(max_length=200)
+    line2 = models.CharField(max_length=200, blank=True)
+    postal_code = models.CharField(max_length=16)
+    city = models.CharField(max_length=100)
+    country = models.CharField(max_length=64, default="Germany")
+    phone = models.CharField(max_length=40, blank=True)
+    is_default = models.BooleanField(default=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_default", "label", "created_at"]
+        verbose_name_plural = _("addresses")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner"],
+                condition=models.Q(is_default=True),
+                name="address_one_default_per_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return ", ".join(part for part in (self.line1, self.postal_code, self.city) if part)
+
+
+class Delivery(models.Model):
+    """Home delivery of a prescription; each step is stamped and notified."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Requested")
+        PREPARING = "preparing", _("Being prepared")
+        DISPATCHED = "dispatched", _("On its way")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Delivery failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    prescription = models.ForeignKey(
+        Prescription, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    address = models.ForeignKey(Address, on_delete=models.PROTECT, related_name="deliveries")
+    # The address as it was when requested: an address edited later does not move a parcel.
+    address_text = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deliveries_requested"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    preparing_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        verbose_name_plural = _("deliveries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prescription"],
+                condition=models.Q(status__in=["requested", "preparing", "dispatched"]),
+                name="delivery_one_open_per_prescription",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delivery of {self.prescription} ({self.get_status_display()})"

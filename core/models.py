@@ -90,7 +90,7 @@ class AuditEvent(models.Model):
     """One line of the audit log: who did what to which object, when, from where, and why.
 
     Written only by `core.services.audit_record`; never updated or deleted. Clinical reads and
-    writes later add the patient concerned and, for a proxy, the person acted for.
+    writes carry the patient concerned and whether the actor acted for them (a proxy).
     """
 
     # Registered as a Wagtail viewset, it would otherwise get reference-index rows for each
@@ -114,6 +114,12 @@ class AuditEvent(models.Model):
         CREATE = "create", _("Created")
         UPDATE = "update", _("Updated")
         EXPORT = "export", _("Exported")
+        PRINT = "print", _("Printed")
+        DOWNLOAD = "download", _("Downloaded")
+        DELETE = "delete", _("Removed")
+        ACCESS_GRANTED = "access_granted", _("Access granted")
+        ACCESS_REVOKED = "access_revoked", _("Access revoked")
+        BREAK_GLASS = "break_glass", _("Emergency access")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -133,10 +139,18 @@ class AuditEvent(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     reason = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # Clinical entries: whose data it was (a patient's public id; core does not import clinic)
+    # and, when the actor was a proxy or guardian, that they acted for that patient.
+    patient_public_id = models.UUIDField(null=True, blank=True)
+    patient_label = models.CharField(max_length=254, blank=True)
+    acting_for_patient = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["target_type", "target_id", "-at"])]
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "-at"]),
+            models.Index(fields=["patient_public_id", "-at"]),
+        ]
 
     def __str__(self) -> str:
         who = self.actor or self.actor_label or "system"

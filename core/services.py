@@ -41,8 +41,13 @@ def audit_record(
     actor_label: str = "",
     reason: str = "",
     details: dict[str, Any] | None = None,
+    patient: models.Model | None = None,
+    acting_for_patient: bool = False,
 ) -> AuditEvent:
-    """Append one line to the audit log. The log is append-only: nothing updates or deletes it."""
+    """Append one line to the audit log. The log is append-only: nothing updates or deletes it.
+
+    `patient` is the patient whose clinical data this concerns; `acting_for_patient` says the
+    actor is not that patient but someone acting for them (a parent, a proxy)."""
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     target_type = target_id = target_label = ""
@@ -60,6 +65,9 @@ def audit_record(
         ip_address=client_ip(request),
         reason=reason,
         details=details or {},
+        patient_public_id=getattr(patient, "public_id", None),
+        patient_label=str(patient)[:254] if patient is not None else "",
+        acting_for_patient=acting_for_patient,
     )
 
 
