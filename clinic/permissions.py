@@ -5,15 +5,21 @@ account holder adds a dependent or accepts a proxy invitation); the account hold
 patient record needs none.
 """
 
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
 from uuid import UUID
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
-from guardian.shortcuts import get_objects_for_user
+from django.utils import timezone
+from guardian.shortcuts import get_objects_for_user, get_perms
 
 from clinic.models import (
     Appointment,
+    BreakGlassAccess,
     CredentialDocument,
     Doctor,
     Patient,
@@ -132,3 +138,147 @@ def get_offer_for_user(request: HttpRequest, public_id: UUID) -> WaitlistOffer:
         )
     except WaitlistOffer.DoesNotExist:
         raise Http404 from None
+
+
+# --- Access to a patient -----------------------------------------------------------------------
+
+
+class Capability(StrEnum):
+    """What someone may do with a patient's data."""
+
+    VIEW_PROFILE = "view_profile"
+    CHANGE_PROFILE = "change_profile"
+    BOOK = "book"
+    VIEW_RECORDS = "view_records"
+    WRITE_RECORDS = "write_records"
+    REQUEST_SOS = "request_sos"
+
+
+# The guardian permission on the patient that grants each capability to a delegate.
+DELEGATED_CAPABILITIES = {
+    "view_patient": Capability.VIEW_PROFILE,
+    "change_patient": Capability.CHANGE_PROFILE,
+    "book_for_patient": Capability.BOOK,
+    "view_records_patient": Capability.VIEW_RECORDS,
+    "request_sos_patient": Capability.REQUEST_SOS,
+}
+SELF_CAPABILITIES = frozenset(Capability) - {Capability.WRITE_RECORDS}
+TREATING_CAPABILITIES = frozenset(
+    {Capability.VIEW_PROFILE, Capability.VIEW_RECORDS, Capability.WRITE_RECORDS}
+)
+BREAK_GLASS_CAPABILITIES = frozenset({Capability.VIEW_PROFILE, Capability.VIEW_RECORDS})
+
+
+@dataclass(frozen=True)
+class PatientAccess:
+    """Why and how a user may touch one patient's data.
+
+    `knows` says whether the user may learn that the patient exists at all (else 404);
+    `may(capability)` whether they may do that one thing (else 403)."""
+
+    patient: Patient
+    is_self: bool = False
+    delegated: frozenset = field(default_factory=frozenset)
+    treating: bool = False
+    break_glass: BreakGlassAccess | None = None
+    is_admin: bool = False
+
+    @property
+    def capabilities(self) -> frozenset:
+        granted = set(self.delegated)
+        if self.is_self:
+            granted |= SELF_CAPABILITIES
+        if self.treating:
+            granted |= TREATING_CAPABILITIES
+        if self.break_glass is not None:
+            granted |= BREAK_GLASS_CAPABILITIES
+        return frozenset(granted)
+
+    @property
+    def knows(self) -> bool:
+        # Admins manage accounts, so they know a patient exists, but read nothing clinical.
+        return bool(self.capabilities) or self.is_admin
+
+    @property
+    def acting_for_patient(self) -> bool:
+        """The user acts as someone else for this patient (a parent, a proxy)."""
+        return not self.is_self and bool(self.delegated)
+
+    def may(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+
+def doctor_treats(doctor: Doctor, patient: Patient, now: datetime | None = None) -> bool:
+    """A care relationship: an active appointment between them, or a visit completed within
+    CARE_RELATIONSHIP_DAYS. One query."""
+    now = now or timezone.now()
+    since = now - timedelta(days=settings.CARE_RELATIONSHIP_DAYS)
+    return (
+        Appointment.objects.filter(doctor=doctor, patient=patient)
+        .filter(
+            Q(status__in=Appointment.ACTIVE_STATUSES)
+            | Q(status=Appointment.Status.COMPLETED, start_at__gte=since)
+        )
+        .exists()
+    )
+
+
+def break_glass_active(
+    doctor: Doctor, patient: Patient, now: datetime | None = None
+) -> BreakGlassAccess | None:
+    """The doctor's emergency access to this patient's records, while it lasts."""
+    now = now or timezone.now()
+    return (
+        BreakGlassAccess.objects.filter(doctor=doctor, patient=patient, expires_at__gt=now)
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+def patient_access(user, patient: Patient, now: datetime | None = None) -> PatientAccess:
+    """Everything that gives `user` access to `patient`: being them, guardian permissions
+    held on them (a parent, a proxy), treating them, emergency access, or being an admin."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return PatientAccess(patient=patient)
+    if user.role == Role.PATIENT:
+        perms = get_perms(user, patient)
+        delegated = frozenset(
+            capability
+            for codename, capability in DELEGATED_CAPABILITIES.items()
+            if codename in perms
+        )
+        return PatientAccess(
+            patient=patient,
+            is_self=patient.user_id == user.pk,
+            delegated=delegated,
+        )
+    if user.role == Role.DOCTOR:
+        doctor = getattr(user, "doctor", None)
+        if doctor is None or not doctor.is_verified:
+            return PatientAccess(patient=patient)
+        treating = doctor_treats(doctor, patient, now)
+        return PatientAccess(
+            patient=patient,
+            treating=treating,
+            break_glass=None if treating else break_glass_active(doctor, patient, now),
+        )
+    if user.role == Role.ADMIN:
+        return PatientAccess(patient=patient, is_admin=True)
+    return PatientAccess(patient=patient)
+
+
+def get_patient_for_user(
+    request: HttpRequest, public_id: UUID, capability: Capability
+) -> tuple[Patient, PatientAccess]:
+    """The patient and the user's access to them, if the user may do `capability`: 404 when
+    the user may not know the patient exists, 403 when they know it but may not do this."""
+    try:
+        patient = Patient.objects.select_related("user").get(public_id=public_id)
+    except Patient.DoesNotExist:
+        raise Http404 from None
+    access = patient_access(request.user, patient)
+    if not access.knows:
+        raise Http404
+    if not access.may(capability):
+        raise PermissionDenied
+    return patient, access

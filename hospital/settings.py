@@ -58,6 +58,11 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 HOSPITAL_NAME = env_str("HOSPITAL_NAME", "St. Mary's Hospital")
 EMERGENCY_NUMBER = env_str("EMERGENCY_NUMBER", "112")
+# A doctor treats a patient (reads and writes their records) while an appointment between
+# them is active, and for this many days after a completed visit.
+CARE_RELATIONSHIP_DAYS = env_int("CARE_RELATIONSHIP_DAYS", 365)
+# How long a doctor's emergency ("break-the-glass") access to a patient's records lasts.
+BREAK_GLASS_HOURS = env_int("BREAK_GLASS_HOURS", 3)
 
 INSTALLED_APPS = [
     # daphne first: its runserver serves HTTP and WebSockets in development.
