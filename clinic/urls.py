@@ -4,6 +4,7 @@ from clinic.views import (
     applications,
     appointments,
     availability,
+    break_glass,
     directory,
     doctor,
     doctor_patients,
@@ -109,4 +110,25 @@ urlpatterns += [
         waitlist.waitlist_offer_decline_view,
         name="waitlist_offer_decline",
     ),
+]
+
+# Emergency ("break-the-glass") access and the patient's access log.
+urlpatterns += [
+    path("patients/find/", break_glass.patient_find, name="patient_find"),
+    path(
+        "patients/<uuid:public_id>/emergency-access/",
+        break_glass.emergency_access,
+        name="emergency_access",
+    ),
+    path(
+        "operations/emergency-access/",
+        break_glass.break_glass_review_list,
+        name="break_glass_review_list",
+    ),
+    path(
+        "operations/emergency-access/<uuid:public_id>/review/",
+        break_glass.break_glass_review_view,
+        name="break_glass_review",
+    ),
+    path("patient/access-log/", break_glass.access_log, name="access_log"),
 ]

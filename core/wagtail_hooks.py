@@ -18,9 +18,19 @@ class AuditEventViewSet(ModelViewSet):
     menu_order = 900
     add_to_admin_menu = True
     url_prefix = "audit-log"
-    list_display = ["at", "actor", "actor_label", "action", "target_label", "ip_address"]
-    list_filter = ["action", "at"]
-    search_fields = ["actor__email", "actor_label", "target_label", "target_id"]
+    list_display = [
+        "at",
+        "actor",
+        "actor_label",
+        "action",
+        "target_label",
+        "patient_label",
+        "acting_for_patient",
+        "ip_address",
+    ]
+    # Filter by a patient's public id (the CMS has no patient picker) and by proxy actions.
+    list_filter = ["action", "at", "patient_public_id", "acting_for_patient"]
+    search_fields = ["actor__email", "actor_label", "target_label", "target_id", "patient_label"]
     search_backend_name = None
     inspect_view_enabled = True
     copy_view_enabled = False
@@ -34,6 +44,9 @@ class AuditEventViewSet(ModelViewSet):
         "action",
         "target_type",
         "target_id",
+        "patient_public_id",
+        "patient_label",
+        "acting_for_patient",
         "ip_address",
         "reason",
     ]
