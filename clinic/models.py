@@ -827,8 +827,9 @@ class Prescription(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="prescriptions")
     doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="prescriptions")
+    # Empty only for a refill: a renewal is issued without a visit of its own.
     appointment = models.OneToOneField(
-        Appointment, on_delete=models.PROTECT, related_name="prescription"
+        Appointment, null=True, blank=True, on_delete=models.PROTECT, related_name="prescription"
     )
     recommended_tests = models.TextField(blank=True)
     advice = models.TextField(blank=True)
@@ -842,6 +843,12 @@ class Prescription(models.Model):
     class Meta:
         ordering = ["-issued_at"]
         indexes = [models.Index(fields=["patient", "-issued_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(appointment__isnull=False) | models.Q(refill_of__isnull=False),
+                name="prescription_from_a_visit_or_a_refill",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Prescription for {self.patient} on {self.issued_at:%Y-%m-%d}"

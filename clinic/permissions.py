@@ -18,11 +18,15 @@ from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user, get_perms
 
 from clinic.models import (
+    Address,
     Appointment,
     BreakGlassAccess,
     CredentialDocument,
+    Delivery,
     Doctor,
     Patient,
+    Prescription,
+    RefillRequest,
     WaitlistEntry,
     WaitlistOffer,
 )
@@ -282,3 +286,94 @@ def get_patient_for_user(
     if not access.may(capability):
         raise PermissionDenied
     return patient, access
+
+# --- Prescriptions, refills, deliveries, addresses ---------------------------------------------
+
+
+def _prescription_access(user, prescription, capability: Capability) -> PatientAccess:
+    """The user's access to the prescription's patient, if they may do `capability` with it:
+    404 when they may not know the patient, 403 when they know it but may not do this. The
+    prescribing doctor always reads what she wrote, even after the care relationship ends."""
+    access = patient_access(user, prescription.patient)
+    wrote_it = (
+        getattr(user, "is_authenticated", False)
+        and user.is_active
+        and prescription.doctor.user_id == user.pk
+    )
+    if wrote_it and capability == Capability.VIEW_RECORDS:
+        return access
+    if not access.knows:
+        raise Http404
+    if not access.may(capability):
+        raise PermissionDenied
+    return access
+
+
+def get_prescription_for_user(
+    request: HttpRequest, public_id: UUID, capability: Capability = Capability.VIEW_RECORDS
+) -> tuple[Prescription, PatientAccess]:
+    """The prescription and the user's access to its patient, if they may do `capability`
+    (reading by default): the patient, a delegate with view-records, a treating doctor and the
+    prescribing doctor read it; 404 for anyone who may not know the patient, 403 for a known
+    patient and a forbidden action."""
+    try:
+        prescription = Prescription.objects.select_related(
+            "patient__user", "doctor__user", "doctor__specialty", "appointment", "refill_of"
+        ).get(public_id=public_id)
+    except Prescription.DoesNotExist:
+        raise Http404 from None
+    return prescription, _prescription_access(request.user, prescription, capability)
+
+
+def get_refill_request_for_user(
+    request: HttpRequest, public_id: UUID, *, decide: bool = False
+) -> tuple[RefillRequest, PatientAccess]:
+    """A refill request for whoever may read its prescription; with `decide`, only the
+    prescribing doctor (403 for anyone else who may read it, 404 for the rest)."""
+    try:
+        refill = RefillRequest.objects.select_related(
+            "prescription__patient__user", "prescription__doctor__user", "requested_by"
+        ).get(public_id=public_id)
+    except RefillRequest.DoesNotExist:
+        raise Http404 from None
+    access = _prescription_access(request.user, refill.prescription, Capability.VIEW_RECORDS)
+    if decide and refill.prescription.doctor.user_id != request.user.pk:
+        raise PermissionDenied
+    return refill, access
+
+
+def get_delivery_for_user(
+    request: HttpRequest, public_id: UUID
+) -> tuple[Delivery, PatientAccess | None]:
+    """A delivery for its requester, for whoever may read its prescription, and for admins
+    (who run deliveries; their access is None: they see the parcel, not the prescription).
+    404 for everyone else."""
+    user = request.user
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        raise Http404
+    try:
+        delivery = Delivery.objects.select_related(
+            "prescription__patient__user", "prescription__doctor__user", "requested_by"
+        ).get(public_id=public_id)
+    except Delivery.DoesNotExist:
+        raise Http404 from None
+    if user.role == Role.ADMIN:
+        return delivery, None
+    try:
+        access = _prescription_access(user, delivery.prescription, Capability.VIEW_RECORDS)
+    except PermissionDenied:
+        raise Http404 from None
+    return delivery, access
+
+
+def get_address_for_user(request: HttpRequest, public_id: UUID) -> Address:
+    """One of the signed-in user's own saved addresses (archived ones too), else 404: nobody
+    learns of anyone else's."""
+    user = request.user
+    if not getattr(user, "is_authenticated", False):
+        raise Http404
+    try:
+        return Address.objects.get(public_id=public_id, owner=user)
+    except Address.DoesNotExist:
+        raise Http404 from None
+

@@ -8,6 +8,7 @@ from clinic.views import (
     directory,
     doctor,
     doctor_patients,
+    prescriptions,
     waitlist,
 )
 
@@ -131,4 +132,77 @@ urlpatterns += [
         name="break_glass_review",
     ),
     path("patient/access-log/", break_glass.access_log, name="access_log"),
+]
+
+# Prescriptions, refills, saved addresses and delivery.
+urlpatterns += [
+    path(
+        "appointments/<uuid:public_id>/prescription/new/",
+        prescriptions.prescription_issue_view,
+        name="prescription_issue",
+    ),
+    path("prescriptions/", prescriptions.my_prescriptions, name="my_prescriptions"),
+    path(
+        "patients/<uuid:public_id>/prescriptions/",
+        prescriptions.patient_prescriptions,
+        name="patient_prescriptions",
+    ),
+    path(
+        "prescriptions/<uuid:public_id>/",
+        prescriptions.prescription_detail,
+        name="prescription_detail",
+    ),
+    path(
+        "prescriptions/<uuid:public_id>/print/",
+        prescriptions.prescription_print,
+        name="prescription_print",
+    ),
+    path(
+        "prescriptions/<uuid:public_id>/refill/",
+        prescriptions.refill_request_view,
+        name="prescription_refill",
+    ),
+    path(
+        "prescriptions/<uuid:public_id>/delivery/",
+        prescriptions.delivery_request_view,
+        name="prescription_delivery",
+    ),
+    path("deliveries/<uuid:public_id>/", prescriptions.delivery_detail, name="delivery_detail"),
+    path(
+        "deliveries/<uuid:public_id>/cancel/",
+        prescriptions.delivery_cancel_view,
+        name="delivery_cancel",
+    ),
+    path("doctor/refills/", prescriptions.doctor_refills, name="doctor_refills"),
+    path(
+        "refills/<uuid:public_id>/decide/",
+        prescriptions.refill_decide_view,
+        name="refill_decide",
+    ),
+    path("account/addresses/", prescriptions.addresses, name="addresses"),
+    path(
+        "account/addresses/<uuid:public_id>/edit/",
+        prescriptions.address_edit,
+        name="address_edit",
+    ),
+    path(
+        "account/addresses/<uuid:public_id>/default/",
+        prescriptions.address_default,
+        name="address_default",
+    ),
+    path(
+        "account/addresses/<uuid:public_id>/archive/",
+        prescriptions.address_archive_view,
+        name="address_archive",
+    ),
+    path(
+        "operations/deliveries/",
+        prescriptions.operations_deliveries,
+        name="operations_deliveries",
+    ),
+    path(
+        "operations/deliveries/<uuid:public_id>/advance/",
+        prescriptions.operations_delivery_advance,
+        name="operations_delivery_advance",
+    ),
 ]
