@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
@@ -135,7 +135,7 @@ def break_glass_uses() -> QuerySet[BreakGlassAccess]:
     """Every emergency access, the ones still waiting for review first."""
     return BreakGlassAccess.objects.select_related(
         "doctor__user", "patient", "reviewed_by"
-    ).order_by("reviewed_at", "-started_at")
+    ).order_by(F("reviewed_at").asc(nulls_first=True), "-started_at")
 
 
 def patients_with_readable_records(user) -> QuerySet[Patient]:
