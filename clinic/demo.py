@@ -14,6 +14,7 @@ from clinic.models import (
     Doctor,
     Language,
     Patient,
+    PatientDelegate,
     WeeklyAvailability,
 )
 from clinic.scheduling import hospital_zone, slots_free
@@ -25,6 +26,7 @@ from clinic.services.appointments import (
     appointment_mark_no_show,
     appointment_reschedule,
 )
+from clinic.services.patients import adulthood_date, dependent_add
 from clinic.services.ratings import rating_create
 from clinic.services.waitlist import waitlist_join
 
@@ -93,12 +95,29 @@ def demo_hours_seed() -> None:
 
 
 def demo_child_seed(parent_user) -> Patient:
-    child, _ = Patient.objects.get_or_create(
-        first_name="Noah",
-        last_name=parent_user.last_name,
-        user=None,
-        defaults={"date_of_birth": timezone.localdate() - timedelta(days=6 * 365)},
-    )
+    """Amina's son Noah, added through the same service as a parent's "add a dependent"; a
+    database seeded before delegations existed gets his guardian delegation filled in."""
+    child = Patient.objects.filter(
+        first_name="Noah", last_name=parent_user.last_name, user=None
+    ).first()
+    if child is None:
+        return dependent_add(
+            by=parent_user,
+            first_name="Noah",
+            last_name=parent_user.last_name,
+            date_of_birth=timezone.localdate() - timedelta(days=6 * 365),
+            relationship=PatientDelegate.Relationship.CHILD,
+        )
+    if not child.delegates.filter(user=parent_user, revoked_at__isnull=True).exists():
+        PatientDelegate.objects.create(
+            patient=child,
+            user=parent_user,
+            kind=PatientDelegate.Kind.GUARDIAN,
+            relationship=PatientDelegate.Relationship.CHILD,
+            scopes=list(CHILD_PERMISSIONS),
+            granted_by=parent_user,
+            ends_on=adulthood_date(child.date_of_birth) if child.date_of_birth else None,
+        )
     for permission in CHILD_PERMISSIONS:
         assign_perm(permission, parent_user, child)
     return child

@@ -11,6 +11,7 @@ from clinic.services.appointments import (
     appointment_mark_no_show_if_missed,
     appointment_remind,
 )
+from clinic.services.patients import minors_access_end
 from clinic.services.waitlist import waitlist_offers_expire
 
 
@@ -52,3 +53,9 @@ def waitlist_expire_offers() -> int:
     slots go to the next in line; entries whose last day has passed end. A second run finds
     nothing left to claim."""
     return waitlist_offers_expire(now=timezone.now())
+
+
+def minors_access_end_daily() -> int:
+    """Daily: a guardian's access to a dependent ends on the dependent's 18th birthday. A run
+    that comes late catches up; a second run the same day finds nothing left to end."""
+    return minors_access_end(now=timezone.now())

@@ -8,6 +8,7 @@ from clinic.views import (
     directory,
     doctor,
     doctor_patients,
+    patients,
     prescriptions,
     waitlist,
 )
@@ -205,4 +206,20 @@ urlpatterns += [
         prescriptions.operations_delivery_advance,
         name="operations_delivery_advance",
     ),
+]
+
+# Patient profiles and family access (dependents, proxies, claims).
+urlpatterns += [
+    path("patient/profile/", patients.patient_profile, name="patient_profile"),
+    path("patients/<uuid:public_id>/", patients.patient_detail, name="patient_detail"),
+    path("family/", patients.family, name="family"),
+    path("family/dependents/", patients.family_dependent_add, name="family_dependent_add"),
+    path("family/proxies/", patients.family_proxy_invite, name="family_proxy_invite"),
+    path("family/claims/", patients.family_claim_invite, name="family_claim_invite"),
+    path(
+        "family/delegates/<uuid:public_id>/revoke/",
+        patients.family_delegate_revoke,
+        name="family_delegate_revoke",
+    ),
+    path("invitations/<str:token>/", patients.invitation, name="invitation"),
 ]

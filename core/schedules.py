@@ -23,6 +23,10 @@ PERIODIC_SCHEDULES: dict[str, dict] = {
         "schedule_type": Schedule.MINUTES,
         "minutes": 1,
     },
+    "End guardians' access at 18": {
+        "func": "clinic.tasks.minors_access_end_daily",
+        "schedule_type": Schedule.DAILY,
+    },
 }
 
 
