@@ -24,8 +24,10 @@ from clinic.models import (
     CredentialDocument,
     Delivery,
     Doctor,
+    MedicalRecord,
     Patient,
     Prescription,
+    RecordAttachment,
     RefillRequest,
     WaitlistEntry,
     WaitlistOffer,
@@ -377,3 +379,54 @@ def get_address_for_user(request: HttpRequest, public_id: UUID) -> Address:
     except Address.DoesNotExist:
         raise Http404 from None
 
+
+# --- Medical records and their attachments -------------------------------------------------------
+
+
+def sees_unreleased_records(access: PatientAccess) -> bool:
+    """Doctors reading a patient's record (treating, or in an emergency) see everything;
+    patients and their delegates only what has been released to them."""
+    return access.treating or access.break_glass is not None
+
+
+def _record_access(user, record: MedicalRecord, capability: Capability) -> PatientAccess:
+    """404 when the user may not know the patient, or may not know the record yet (a held lab
+    result before review); 403 when they know it but may not do `capability`."""
+    access = patient_access(user, record.patient)
+    if not access.knows:
+        raise Http404
+    if record.released_at is None and not sees_unreleased_records(access):
+        raise Http404
+    if not access.may(capability):
+        raise PermissionDenied
+    return access
+
+
+def get_record_for_user(
+    request: HttpRequest, public_id: UUID, capability: Capability = Capability.VIEW_RECORDS
+) -> tuple[MedicalRecord, PatientAccess]:
+    """The medical record and the user's access to its patient, if they may do `capability`
+    with it: the patient and delegates with view-records read released records; treating
+    doctors (and doctors with emergency access, read-only) read all; treating doctors write.
+    404 for what the user may not know exists, 403 for a forbidden action on a known record."""
+    try:
+        record = MedicalRecord.objects.select_related(
+            "patient__user", "author__user", "author__specialty", "reviewed_by__user", "appointment"
+        ).get(public_id=public_id)
+    except MedicalRecord.DoesNotExist:
+        raise Http404 from None
+    return record, _record_access(request.user, record, capability)
+
+
+def get_attachment_for_user(
+    request: HttpRequest, public_id: UUID, capability: Capability = Capability.VIEW_RECORDS
+) -> tuple[RecordAttachment, PatientAccess]:
+    """An attachment for whoever may do `capability` with its record (same answers as
+    `get_record_for_user`)."""
+    try:
+        attachment = RecordAttachment.objects.select_related("record__patient__user").get(
+            public_id=public_id
+        )
+    except RecordAttachment.DoesNotExist:
+        raise Http404 from None
+    return attachment, _record_access(request.user, attachment.record, capability)

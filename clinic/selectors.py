@@ -2,11 +2,22 @@
 
 from datetime import date, datetime, timedelta
 
-from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
-from clinic.models import Appointment, AvailabilityException, Doctor
-from clinic.permissions import appointments_visible_to
+from clinic.models import (
+    Appointment,
+    AvailabilityException,
+    Doctor,
+    MedicalRecord,
+    Patient,
+    RecordAttachment,
+)
+from clinic.permissions import (
+    PatientAccess,
+    appointments_visible_to,
+    sees_unreleased_records,
+)
 from clinic.scheduling import (
     Slot,
     booking_window,
@@ -337,3 +348,25 @@ def waitlist_for_patient_pages(user, *, now: datetime, limit: int = 50):
         )[:limit]
     )
     return offers, rows
+
+
+def patient_timeline(
+    patient: Patient, *, access: PatientAccess, kinds: list[str] | None = None
+) -> QuerySet[MedicalRecord]:
+    """The patient's records, newest first, as `access` may see them (released only for the
+    patient and delegates, all for doctors), optionally of some kinds only. Authors, vitals,
+    analytes, attachments and the annotation count come with a fixed number of queries."""
+    records = MedicalRecord.objects.filter(patient=patient)
+    if not sees_unreleased_records(access):
+        records = records.released()
+    if kinds:
+        records = records.filter(kind__in=kinds)
+    return (
+        records.select_related("author__user", "author__specialty", "vitals")
+        .annotate(annotation_count=Count("annotations"))
+        .prefetch_related(
+            "analytes",
+            Prefetch("attachments", queryset=RecordAttachment.objects.order_by("uploaded_at")),
+        )
+        .order_by("-occurred_on", "-created_at", "-pk")
+    )

@@ -10,6 +10,7 @@ from clinic.views import (
     doctor_patients,
     patients,
     prescriptions,
+    records,
     waitlist,
 )
 
@@ -222,4 +223,34 @@ urlpatterns += [
         name="family_delegate_revoke",
     ),
     path("invitations/<str:token>/", patients.invitation, name="invitation"),
+]
+
+# Medical records: timeline, record, writing, annotations, attachments, printable summary.
+urlpatterns += [
+    path("records/", records.my_records, name="my_records"),
+    path("patients/<uuid:public_id>/records/", records.patient_records, name="patient_records"),
+    path("patients/<uuid:public_id>/records/new/", records.record_new, name="record_new"),
+    path(
+        "patients/<uuid:public_id>/records/summary/",
+        records.records_summary,
+        name="records_summary",
+    ),
+    path(
+        "records/attachments/<uuid:public_id>/",
+        records.attachment_download,
+        name="record_attachment",
+    ),
+    path("records/<uuid:public_id>/", records.record_detail, name="record_detail"),
+    path("records/<uuid:public_id>/edit/", records.record_edit, name="record_edit"),
+    path("records/<uuid:public_id>/review/", records.record_review_view, name="record_review"),
+    path(
+        "records/<uuid:public_id>/annotations/",
+        records.record_annotate_view,
+        name="record_annotate",
+    ),
+    path(
+        "records/<uuid:public_id>/attachments/",
+        records.attachment_upload,
+        name="record_attachment_add",
+    ),
 ]
