@@ -116,7 +116,7 @@ def prescription_issue(
     Blank item rows are ignored; at least one item, each with medication, dose and frequency."""
     now = now or timezone.now()
     appointment = (
-        Appointment.objects.select_for_update()
+        Appointment.objects.select_for_update(of=("self",))
         .select_related("doctor__user", "patient__user", "booked_by")
         .get(pk=appointment.pk)
     )
@@ -167,7 +167,7 @@ def prescription_issue(
 
 def _lock_prescription(prescription: Prescription) -> Prescription:
     return (
-        Prescription.objects.select_for_update()
+        Prescription.objects.select_for_update(of=("self",))
         .select_related("patient__user", "doctor__user")
         .get(pk=prescription.pk)
     )
@@ -239,7 +239,7 @@ def refill_decide(
     original) or declines with a reason. Either way the requester is told."""
     now = now or timezone.now()
     refill = (
-        RefillRequest.objects.select_for_update()
+        RefillRequest.objects.select_for_update(of=("self",))
         .select_related("prescription__patient__user", "prescription__doctor__user", "requested_by")
         .get(pk=refill.pk)
     )
@@ -333,7 +333,7 @@ def _lock_owner(owner: User) -> None:
     """Serialise default changes per owner: the user row is the lock."""
     from django.contrib.auth import get_user_model
 
-    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+    get_user_model().objects.select_for_update(of=("self",)).filter(pk=owner.pk).first()
 
 
 def _refuse_unless_owner(address: Address, by: User) -> None:
@@ -551,7 +551,7 @@ def delivery_advance(
     if by.role != Role.ADMIN:
         raise PermissionDenied
     delivery = (
-        Delivery.objects.select_for_update()
+        Delivery.objects.select_for_update(of=("self",))
         .select_related("prescription__patient__user", "requested_by")
         .get(pk=delivery.pk)
     )
@@ -600,7 +600,7 @@ def delivery_cancel(
     """The requester calls off a delivery nobody has started preparing yet."""
     now = now or timezone.now()
     delivery = (
-        Delivery.objects.select_for_update()
+        Delivery.objects.select_for_update(of=("self",))
         .select_related("prescription__patient")
         .get(pk=delivery.pk)
     )
