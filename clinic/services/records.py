@@ -288,7 +288,9 @@ def record_review(
     proxies if it was held; they are told a new result is there (no health details in the
     notification). Reviewing twice changes nothing."""
     record = (
-        MedicalRecord.objects.select_for_update().select_related("patient__user").get(pk=record.pk)
+        MedicalRecord.objects.select_for_update(of=("self",))
+        .select_related("patient__user")
+        .get(pk=record.pk)
     )
     _require_writer(by, record.patient)
     if record.reviewed_at is not None:
@@ -330,7 +332,11 @@ def record_update(
 ) -> MedicalRecord:
     """The author corrects the title and text of their own record while they still treat the
     patient. Values, dates and kinds stay as written; later corrections are annotations."""
-    record = MedicalRecord.objects.select_for_update().select_related("patient").get(pk=record.pk)
+    record = (
+        MedicalRecord.objects.select_for_update(of=("self",))
+        .select_related("patient")
+        .get(pk=record.pk)
+    )
     if record.author_id != by.pk:
         raise PermissionDenied
     _require_writer(by, record.patient)
