@@ -289,6 +289,7 @@ def get_patient_for_user(
         raise PermissionDenied
     return patient, access
 
+
 # --- Prescriptions, refills, deliveries, addresses ---------------------------------------------
 
 
