@@ -8,12 +8,9 @@ JPEG or PNG. Each file is then renamed with the extension of what it really is (
 from pathlib import Path
 
 from django import forms
-from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
-from django.utils.text import get_valid_filename
 from django.utils.translation import gettext_lazy as _
-from PIL import Image
 
 from clinic.models import Doctor
 from clinic.services.doctors import (
@@ -22,19 +19,12 @@ from clinic.services.doctors import (
     MAX_PHOTO_BYTES,
     CredentialUpload,
 )
+from clinic.uploads import document_type, download_name, image_format
 
 # Pillow format name -> stored extension.
 PHOTO_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 # A portrait needs nothing near this; it refuses decompression bombs before decoding.
 MAX_PHOTO_PIXELS = 40_000_000
-# Leading bytes -> (content type, stored extension).
-DOCUMENT_SIGNATURES = (
-    (b"%PDF-", "application/pdf", ".pdf"),
-    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
-)
-# Client names that already say what the file is.
-SAME_TYPE_SUFFIXES = {".jpg": {".jpg", ".jpeg"}}
 
 
 class MultipleFileInput(forms.FileInput):
@@ -58,45 +48,6 @@ class MultipleFileField(forms.FileField):
 
 def _display_name(upload: UploadedFile) -> str:
     return Path(upload.name or "").name[:100] or str(_("file"))
-
-
-def _safe_original_name(name: str, extension: str) -> str:
-    """The client's name, cleaned, ending like what the file really is: it is offered as the
-    download name, so "scan.exe" holding a PDF is handed out as "scan.exe.pdf"."""
-    try:
-        cleaned = get_valid_filename(name)
-    except SuspiciousFileOperation:  # a name like ".."
-        return f"document{extension}"
-    suffix = Path(cleaned).suffix.lower()
-    if suffix not in SAME_TYPE_SUFFIXES.get(extension, {extension}):
-        cleaned = f"{cleaned[: 255 - len(extension)]}{extension}"
-    return cleaned[-255:]
-
-
-def _image_format(upload: UploadedFile) -> str | None:
-    """The Pillow format of an image that opens and verifies, else None."""
-    try:
-        upload.seek(0)
-        with Image.open(upload) as image:
-            if image.width * image.height > MAX_PHOTO_PIXELS:
-                return None
-            image_format = image.format
-            image.verify()
-    except Exception:  # Pillow raises many types for broken or hostile files
-        return None
-    finally:
-        upload.seek(0)
-    return image_format
-
-
-def _sniff_document(upload: UploadedFile) -> tuple[str, str] | None:
-    upload.seek(0)
-    head = upload.read(16)
-    upload.seek(0)
-    for signature, content_type, extension in DOCUMENT_SIGNATURES:
-        if head.startswith(signature):
-            return content_type, extension
-    return None
 
 
 class DoctorApplicationForm(forms.ModelForm):
@@ -172,12 +123,12 @@ class DoctorApplicationForm(forms.ModelForm):
                 _("The photo is larger than %(size)s.") % {"size": filesizeformat(MAX_PHOTO_BYTES)},
                 code="too_large",
             )
-        image_format = _image_format(photo)
-        if image_format not in PHOTO_FORMATS:
+        found_format = image_format(photo, max_pixels=MAX_PHOTO_PIXELS)
+        if found_format not in PHOTO_FORMATS:
             raise forms.ValidationError(
                 _("The photo must be a JPEG, PNG or WebP image."), code="invalid_image"
             )
-        photo.name = f"photo{PHOTO_FORMATS[image_format]}"
+        photo.name = f"photo{PHOTO_FORMATS[found_format]}"
         return photo
 
     def clean_documents(self) -> list[CredentialUpload]:
@@ -200,10 +151,8 @@ class DoctorApplicationForm(forms.ModelForm):
                     )
                 )
                 continue
-            sniffed = _sniff_document(upload)
-            if sniffed is None or (
-                sniffed[0] != "application/pdf" and _image_format(upload) is None
-            ):
+            sniffed = document_type(upload)
+            if sniffed is None:
                 errors.append(
                     forms.ValidationError(
                         _("“%(name)s” is not a PDF, JPEG or PNG file.") % {"name": name},
@@ -212,7 +161,7 @@ class DoctorApplicationForm(forms.ModelForm):
                 )
                 continue
             content_type, extension = sniffed
-            original_name = _safe_original_name(name, extension)
+            original_name = download_name(name, extension, fallback="document")
             upload.name = f"document{extension}"
             checked.append(
                 CredentialUpload(

@@ -12,20 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
-from django.core.exceptions import PermissionDenied, SuspiciousFileOperation
+from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from guardian.shortcuts import get_users_with_perms
-from PIL import Image
 
 from clinic.models import (
     Appointment,
@@ -41,20 +38,13 @@ from clinic.models import (
 )
 from clinic.permissions import Capability, patient_access
 from clinic.scheduling import hospital_zone
+from clinic.uploads import document_type, download_name
 from core.models import AuditEvent
 from core.services import audit_record, notification_create
 
 # Visit notes, diagnoses, findings and annotations: long enough for a discharge letter.
 MAX_TEXT_CHARS = 10_000
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
-# An X-ray scan needs nothing near this; it refuses decompression bombs before decoding.
-MAX_IMAGE_PIXELS = 80_000_000
-# Leading bytes -> (content type, stored extension, Pillow format or None for PDF).
-ATTACHMENT_SIGNATURES = (
-    (b"%PDF-", "application/pdf", ".pdf", None),
-    (b"\x89PNG\r\n\x1a\n", "image/png", ".png", "PNG"),
-    (b"\xff\xd8\xff", "image/jpeg", ".jpg", "JPEG"),
-)
 # Kinds whose whole content is their text.
 TEXT_REQUIRED = {
     RecordKind.VISIT_NOTE: gettext_lazy("A visit note needs a text."),
@@ -384,43 +374,6 @@ def record_annotate(
     return annotation
 
 
-def _sniff_attachment(upload: UploadedFile) -> tuple[str, str] | None:
-    """(content type, extension) of a PDF, PNG or JPEG judged by its bytes; images must also
-    open and verify in Pillow as the format their signature claims."""
-    upload.seek(0)
-    head = upload.read(16)
-    upload.seek(0)
-    for signature, content_type, extension, image_format in ATTACHMENT_SIGNATURES:
-        if not head.startswith(signature):
-            continue
-        if image_format is None:
-            return content_type, extension
-        try:
-            with Image.open(upload) as image:
-                if image.width * image.height > MAX_IMAGE_PIXELS or image.format != image_format:
-                    return None
-                image.verify()
-        except Exception:  # Pillow raises many types for broken or hostile files
-            return None
-        finally:
-            upload.seek(0)
-        return content_type, extension
-    return None
-
-
-def _safe_original_name(name: str, extension: str) -> str:
-    """The client's file name, cleaned, ending like what the file really is."""
-    try:
-        cleaned = get_valid_filename(Path(name or "").name)
-    except SuspiciousFileOperation:  # a name like ".."
-        return f"attachment{extension}"
-    suffix = Path(cleaned).suffix.lower()
-    same = {".jpg", ".jpeg"} if extension == ".jpg" else {extension}
-    if suffix not in same:
-        cleaned = f"{cleaned[:200]}{extension}"
-    return cleaned[-255:]
-
-
 def _sha256(upload: UploadedFile) -> str:
     digest = hashlib.sha256()
     upload.seek(0)
@@ -449,7 +402,7 @@ def attachment_add(
             % {"size": filesizeformat(upload.size), "max": filesizeformat(MAX_ATTACHMENT_BYTES)},
             field="file",
         )
-    sniffed = _sniff_attachment(upload)
+    sniffed = document_type(upload)
     if sniffed is None:
         raise RecordError(
             _(
@@ -459,7 +412,7 @@ def attachment_add(
             field="file",
         )
     content_type, extension = sniffed
-    original_name = _safe_original_name(upload.name, extension)
+    original_name = download_name(upload.name, extension, fallback="attachment")
     sha256 = _sha256(upload)
     # The stored name is random and carries the real type's extension, never the client's.
     upload.name = f"{uuid.uuid4().hex}{extension}"
