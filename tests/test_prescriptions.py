@@ -198,7 +198,7 @@ def test_the_patient_reads_lists_and_prints_her_prescription(client_for, amina, 
 
     assert listing.status_code == detail.status_code == printed.status_code == 200
     assert "Amoxicillin" in listing.content.decode()
-    assert "prescription-print.css" in printed.content.decode()
+    assert "css/print.css" in printed.content.decode()
     actions = set(
         AuditEvent.objects.filter(
             actor=amina, patient_public_id=amina.patient.public_id

@@ -376,7 +376,7 @@ def test_summary_is_printable_and_audited(client_for, clara, amina):
     _note(clara, amina.patient, title="First visit")
     response = client_for(amina).get(reverse("records_summary", args=[amina.patient.public_id]))
     assert response.status_code == 200
-    assert b"records-print.css" in response.content
+    assert b"css/print.css" in response.content
     assert b"First visit" in response.content
     assert b"style=" not in response.content
     assert AuditEvent.objects.filter(
