@@ -2,6 +2,7 @@
 every status, made through the same services as real bookings (past ones with `now` set back)."""
 
 from datetime import time, timedelta
+from decimal import Decimal
 
 from django.core.files.base import ContentFile
 from django.utils import timezone
@@ -15,6 +16,7 @@ from clinic.models import (
     Language,
     Patient,
     PatientDelegate,
+    RecordKind,
     WeeklyAvailability,
 )
 from clinic.scheduling import hospital_zone, slots_free
@@ -27,7 +29,9 @@ from clinic.services.appointments import (
     appointment_reschedule,
 )
 from clinic.services.patients import adulthood_date, dependent_add
+from clinic.services.prescriptions import address_add, prescription_issue
 from clinic.services.ratings import rating_create
+from clinic.services.records import AnalyteInput, record_create, record_review
 from clinic.services.waitlist import waitlist_join
 
 # licence -> [(weekdays, start, end, mode, location)]
@@ -155,7 +159,26 @@ def demo_appointments_seed(*, amina, ben, child: Patient, clara: Doctor, omar: D
     successor = appointment_reschedule(
         appointment=moved, by=ben, new_start_at=_first_free(clara, past, 4), now=past
     )
-    appointment_complete(appointment=done, by=clara.user, now=done.end_at)
+    # Issuing the prescription completes Amina's visit.
+    prescription_issue(
+        appointment=done,
+        by=clara.user,
+        items=[
+            {
+                "medication": "Bisoprolol",
+                "strength": "2.5 mg",
+                "form": "tablet",
+                "dose": "1 tablet",
+                "route": "oral",
+                "frequency": "once daily, in the morning",
+                "duration": "3 months",
+                "quantity": 100,
+            }
+        ],
+        recommended_tests="Lipid panel, 24-hour ECG",
+        advice="Avoid strenuous exercise until the ECG is back.",
+        now=done.end_at,
+    )
     appointment_mark_no_show(appointment=missed, by=omar.user, now=missed.end_at)
     appointment_complete(appointment=successor, by=clara.user, now=successor.end_at)
     rating_create(
@@ -166,6 +189,7 @@ def demo_appointments_seed(*, amina, ben, child: Patient, clara: Doctor, omar: D
     book(amina, amina_self, clara, now, 2, reason="Results discussion")  # confirmed
     book(amina, child, omar, now, 3, reason="Check-up")  # pending: Dr Haddad confirms
     book(ben, ben_self, clara, now, 5, skip=2, reason="Annual check")  # confirmed
+    demo_records_seed(amina=amina, clara=clara, visit=done)
     # Ben waits for an earlier time with Dr Weiss: cancelling one of her visits offers it to him.
     today = now.astimezone(hospital_zone()).date()
     waitlist_join(
@@ -176,6 +200,54 @@ def demo_appointments_seed(*, amina, ben, child: Patient, clara: Doctor, omar: D
         date_to=today + timedelta(days=14),
         reason="Earlier check if anything frees up",
         now=now,
+    )
+
+
+def demo_records_seed(*, amina, clara: Doctor, visit: Appointment) -> None:
+    """Amina's record from her visit with Dr Weiss: a note, vital signs and a lab result with
+    a value out of range that Dr Weiss has reviewed; and a delivery address."""
+    patient = amina.patient
+    on = visit.local_date
+    record_create(
+        patient=patient,
+        author=clara,
+        kind=RecordKind.VISIT_NOTE,
+        title="Palpitations after exercise",
+        text="Occasional palpitations after running. ECG at rest normal. Started a beta "
+        "blocker at a low dose; 24-hour ECG and lipid panel ordered.",
+        occurred_on=on,
+        appointment=visit,
+    )
+    record_create(
+        patient=patient,
+        author=clara,
+        kind=RecordKind.VITALS,
+        occurred_on=on,
+        appointment=visit,
+        vitals={"systolic_mmhg": 138, "diastolic_mmhg": 86, "heart_rate_bpm": 92},
+    )
+    lab = record_create(
+        patient=patient,
+        author=clara,
+        kind=RecordKind.LAB_RESULT,
+        title="Lipid panel",
+        occurred_on=on,
+        appointment=visit,
+        analytes=[
+            AnalyteInput("LDL cholesterol", Decimal("4.6"), "mmol/L", None, Decimal("3.0")),
+            AnalyteInput("HDL cholesterol", Decimal("1.4"), "mmol/L", Decimal("1.0"), None),
+        ],
+    )
+    record_review(record=lab, by=clara)
+    address_add(
+        owner=amina,
+        fields={
+            "label": "Home",
+            "recipient_name": "Amina Okafor",
+            "line1": "Lindenstraße 12",
+            "postal_code": "10969",
+            "city": "Berlin",
+        },
     )
 
 

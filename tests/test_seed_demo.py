@@ -7,9 +7,12 @@ from django.test import Client
 
 from clinic.models import (
     Appointment,
+    Address,
     CredentialDocument,
     Doctor,
+    MedicalRecord,
     Patient,
+    Prescription,
     Rating,
     WaitlistEntry,
 )
@@ -31,6 +34,9 @@ def _counts() -> dict[str, int]:
         "ratings": Rating.objects.count(),
         "waiting": WaitlistEntry.objects.filter(status=WaitlistEntry.Status.WAITING).count(),
         "documents": CredentialDocument.objects.count(),
+        "records": MedicalRecord.objects.released().count(),
+        "prescriptions": Prescription.objects.count(),
+        "addresses": Address.objects.count(),
     }
 
 
@@ -52,6 +58,9 @@ def test_seed_demo_is_idempotent(capsys):
         "ratings": 2,  # Amina's and Ben's completed visits with Dr Weiss
         "waiting": 1,  # Ben, for an earlier time with Dr Weiss
         "documents": 1,  # the pending applicant's licence scan
+        "records": 3,  # Amina's visit note, vital signs and reviewed lipid panel
+        "prescriptions": 1,  # from that visit, which issuing it completed
+        "addresses": 1,  # Amina's home, for deliveries
     }
     assert "Demo data ready" in capsys.readouterr().out
 
