@@ -56,6 +56,7 @@ format: install
 bench: install
 	$(PY) bench/run.py
 	$(PY) bench/scheduling.py
+	$(PY) bench/records.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
