@@ -6,8 +6,8 @@ from django.core.management import call_command
 from django.test import Client
 
 from clinic.models import (
-    Appointment,
     Address,
+    Appointment,
     CredentialDocument,
     Doctor,
     MedicalRecord,
