@@ -179,8 +179,9 @@ def _fill(amina, child, actors, count):
 
 
 # The session, the user, the patients she may read for, the selected patient with her
-# permissions on it, the notification badge, the page count and the page of events.
-ACCESS_LOG_QUERIES = 8
+# permissions on it, her results held for review, the notification badge, the page count and
+# the page of events.
+ACCESS_LOG_QUERIES = 9
 
 
 @pytest.mark.django_db

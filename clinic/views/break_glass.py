@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from guardian.shortcuts import get_objects_for_user
 
-from clinic.models import BreakGlassAccess, Doctor, Patient
+from clinic.models import BreakGlassAccess, Doctor, MedicalRecord, Patient
 from clinic.permissions import (
     Capability,
     break_glass_active,
@@ -149,11 +149,23 @@ def patients_with_readable_records(user) -> QuerySet[Patient]:
 
 
 def access_log_events(patient: Patient) -> QuerySet[AuditEvent]:
-    """Who read or changed the patient's clinical data, newest first, with the actor joined."""
+    """Who read or changed the patient's clinical data, newest first, with the actor joined.
+
+    Events about a result still held for review (the record, its annotations, its
+    attachments) stay out until it is released: until then the patient may not know it
+    exists, and its title alone can say too much."""
+    held = [
+        str(public_id)
+        for public_id in MedicalRecord.objects.filter(
+            patient=patient, released_at__isnull=True
+        ).values_list("public_id", flat=True)
+    ]
     return (
         AuditEvent.objects.filter(
             patient_public_id=patient.public_id, action__in=ACCESS_LOG_ACTIONS
         )
+        .exclude(target_type=MedicalRecord._meta.label_lower, target_id__in=held)
+        .exclude(Q(details__has_key="record") & Q(details__record__in=held))
         .select_related("actor")
         .only(
             "at",

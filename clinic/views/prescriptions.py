@@ -7,6 +7,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
@@ -251,12 +252,22 @@ def _after_mutation(request, prescription, access, target: str, trigger: str, do
     return response
 
 
+def _prescription_to_act_for(request: HttpRequest, public_id: UUID):
+    """The prescription, if the user may ask for something on the patient's behalf (reading
+    it and the booking scope, as the services require). Checked before the form: a reader who
+    may not act gets 403, not a form error about an address they could never choose."""
+    prescription, access = get_prescription_for_user(request, public_id)
+    if not access.may(Capability.BOOK):
+        raise PermissionDenied
+    return prescription, access
+
+
 @require_POST
 @login_required
 def refill_request_view(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Ask the prescribing doctor for a refill (the patient, or who reads and books for
     them; anyone else who may read it gets 403)."""
-    prescription, access = get_prescription_for_user(request, public_id)
+    prescription, access = _prescription_to_act_for(request, public_id)
     form = RefillRequestForm(request.POST)
     if form.is_valid():
         try:
@@ -284,7 +295,7 @@ def refill_request_view(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @login_required
 def delivery_request_view(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Ask for home delivery to one of the user's own saved addresses."""
-    prescription, access = get_prescription_for_user(request, public_id)
+    prescription, access = _prescription_to_act_for(request, public_id)
     form = DeliveryRequestForm(request.POST, user=request.user)
     if form.is_valid():
         try:
