@@ -35,6 +35,7 @@ from clinic.models import (
 from core.models import Role
 
 BOOK_FOR = "clinic.book_for_patient"
+READ_RECORDS = "clinic.view_records_patient"
 
 
 def patients_user_may_book_for(user) -> QuerySet[Patient]:
@@ -42,6 +43,14 @@ def patients_user_may_book_for(user) -> QuerySet[Patient]:
     if not user.is_authenticated or user.role != Role.PATIENT:
         return Patient.objects.none()
     granted = get_objects_for_user(user, BOOK_FOR, klass=Patient, accept_global_perms=False)
+    return Patient.objects.filter(Q(user=user) | Q(pk__in=granted.values("pk")))
+
+
+def patients_user_may_read_records_of(user) -> QuerySet[Patient]:
+    """The user's own patient record and every patient they hold `view_records_patient` on."""
+    if not user.is_authenticated or user.role != Role.PATIENT:
+        return Patient.objects.none()
+    granted = get_objects_for_user(user, READ_RECORDS, klass=Patient, accept_global_perms=False)
     return Patient.objects.filter(Q(user=user) | Q(pk__in=granted.values("pk")))
 
 
@@ -431,3 +440,20 @@ def get_attachment_for_user(
     except RecordAttachment.DoesNotExist:
         raise Http404 from None
     return attachment, _record_access(request.user, attachment.record, capability)
+
+
+def get_verified_doctor_for_user(request: HttpRequest) -> Doctor:
+    """The signed-in doctor's own profile if an admin has verified it, else 403."""
+    doctor = get_doctor_for_user(request)
+    if not doctor.is_verified:
+        raise PermissionDenied
+    return doctor
+
+
+def get_patient_for_emergency(public_id: UUID) -> Patient:
+    """Any patient, for a verified doctor about to break the glass (the caller checks that):
+    emergency access exists for patients the doctor does not know yet. 404 if none."""
+    try:
+        return Patient.objects.select_related("user").get(public_id=public_id)
+    except Patient.DoesNotExist:
+        raise Http404 from None

@@ -2,12 +2,13 @@
 
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Count, F, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from clinic.models import (
     Appointment,
     AvailabilityException,
+    BreakGlassAccess,
     Doctor,
     MedicalRecord,
     Patient,
@@ -27,6 +28,7 @@ from clinic.scheduling import (
     slots_free,
     slots_generate,
 )
+from core.models import AuditEvent
 
 # How far ahead the directory looks for each doctor's next free slot.
 DIRECTORY_DAYS = 14
@@ -369,4 +371,71 @@ def patient_timeline(
             Prefetch("attachments", queryset=RecordAttachment.objects.order_by("uploaded_at")),
         )
         .order_by("-occurred_on", "-created_at", "-pk")
+    )
+
+
+# --- Emergency access and the access log ---------------------------------------------------
+
+# What the patient's access log lists: reads and changes of clinical data, emergency access.
+ACCESS_LOG_ACTIONS = [
+    AuditEvent.Action.VIEW,
+    AuditEvent.Action.PRINT,
+    AuditEvent.Action.DOWNLOAD,
+    AuditEvent.Action.EXPORT,
+    AuditEvent.Action.CREATE,
+    AuditEvent.Action.UPDATE,
+    AuditEvent.Action.BREAK_GLASS,
+]
+
+
+def patients_matching(*, national_id: str, name: str, date_of_birth) -> QuerySet[Patient]:
+    """Patients by national id, or by every word of the name together with the date of birth."""
+    patients = Patient.objects.only("public_id", "first_name", "last_name", "date_of_birth")
+    if national_id:
+        return patients.filter(national_id__iexact=national_id)
+    patients = patients.filter(date_of_birth=date_of_birth)
+    for word in name.split():
+        patients = patients.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word))
+    return patients
+
+
+def break_glass_uses() -> QuerySet[BreakGlassAccess]:
+    """Every emergency access, the ones still waiting for review first."""
+    return BreakGlassAccess.objects.select_related(
+        "doctor__user", "patient", "reviewed_by"
+    ).order_by(F("reviewed_at").asc(nulls_first=True), "-started_at")
+
+
+def access_log_events(patient: Patient) -> QuerySet[AuditEvent]:
+    """Who read or changed the patient's clinical data, newest first, with the actor joined.
+
+    Events about a result still held for review (the record, its annotations, its
+    attachments) stay out until it is released: until then the patient may not know it
+    exists, and its title alone can say too much."""
+    held = [
+        str(public_id)
+        for public_id in MedicalRecord.objects.filter(
+            patient=patient, released_at__isnull=True
+        ).values_list("public_id", flat=True)
+    ]
+    return (
+        AuditEvent.objects.filter(
+            patient_public_id=patient.public_id, action__in=ACCESS_LOG_ACTIONS
+        )
+        .exclude(target_type=MedicalRecord._meta.label_lower, target_id__in=held)
+        .exclude(Q(details__has_key="record") & Q(details__record__in=held))
+        .select_related("actor")
+        .only(
+            "at",
+            "action",
+            "target_type",
+            "target_label",
+            "reason",
+            "acting_for_patient",
+            "actor__first_name",
+            "actor__last_name",
+            "actor__email",
+            "actor__role",
+        )
+        .order_by("-at", "-id")
     )

@@ -99,3 +99,16 @@ def test_an_admin_knows_the_patient_but_reads_nothing_clinical(ada, amina):
     assert access.knows
     assert not access.may(Capability.VIEW_RECORDS)
     assert not access.may(Capability.VIEW_PROFILE)
+
+
+@pytest.mark.django_db
+def test_records_are_offered_for_every_patient_the_user_reads_for(client_for, amina, ben):
+    """A proxy who may read records but not book still finds them under Records."""
+    from clinic.permissions import patients_user_may_read_records_of
+
+    assign_perm("clinic.view_records_patient", ben, amina.patient)
+
+    assert set(patients_user_may_read_records_of(ben)) == {ben.patient, amina.patient}
+    page = client_for(ben).get("/records/")
+    assert page.status_code == 200
+    assert f"/patients/{amina.patient.public_id}/records/" in page.content.decode()

@@ -11,25 +11,25 @@ from allauth.account.decorators import reauthentication_required
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import F, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from guardian.shortcuts import get_objects_for_user
 
-from clinic.models import BreakGlassAccess, Doctor, MedicalRecord, Patient
+from clinic.models import BreakGlassAccess, Doctor, Patient
 from clinic.permissions import (
     Capability,
     break_glass_active,
     doctor_treats,
-    get_doctor_for_user,
+    get_patient_for_emergency,
     get_patient_for_user,
+    get_verified_doctor_for_user,
+    patients_user_may_read_records_of,
 )
+from clinic.selectors import access_log_events, break_glass_uses, patients_matching
 from clinic.services.break_glass import (
     REASON_MAX_LENGTH,
     REASON_MIN_LENGTH,
@@ -44,17 +44,6 @@ from core.services import audit_record
 
 PAGE_SIZE = 25
 MAX_SEARCH_RESULTS = 10
-
-# What the patient's access log lists: reads and changes of clinical data, emergency access.
-ACCESS_LOG_ACTIONS = [
-    AuditEvent.Action.VIEW,
-    AuditEvent.Action.PRINT,
-    AuditEvent.Action.DOWNLOAD,
-    AuditEvent.Action.EXPORT,
-    AuditEvent.Action.CREATE,
-    AuditEvent.Action.UPDATE,
-    AuditEvent.Action.BREAK_GLASS,
-]
 
 
 # --- Forms ---------------------------------------------------------------------------------------
@@ -100,87 +89,7 @@ class BreakGlassReviewForm(forms.Form):
     )
 
 
-# --- Access and selectors ------------------------------------------------------------------------
-
-
-def get_verified_doctor_for_user(request: HttpRequest) -> Doctor:
-    """The signed-in doctor's own profile if an admin has verified it, else 403."""
-    doctor = get_doctor_for_user(request)
-    if not doctor.is_verified:
-        raise PermissionDenied
-    return doctor
-
-
-def get_patient_for_emergency(public_id: UUID) -> Patient:
-    """Any patient, for a verified doctor about to break the glass (the caller checks that):
-    emergency access exists for patients the doctor does not know yet. 404 if none."""
-    try:
-        return Patient.objects.select_related("user").get(public_id=public_id)
-    except Patient.DoesNotExist:
-        raise Http404 from None
-
-
-def patients_matching(*, national_id: str, name: str, date_of_birth) -> QuerySet[Patient]:
-    """Patients by national id, or by every word of the name together with the date of birth."""
-    patients = Patient.objects.only("public_id", "first_name", "last_name", "date_of_birth")
-    if national_id:
-        return patients.filter(national_id__iexact=national_id)
-    patients = patients.filter(date_of_birth=date_of_birth)
-    for word in name.split():
-        patients = patients.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word))
-    return patients
-
-
-def break_glass_uses() -> QuerySet[BreakGlassAccess]:
-    """Every emergency access, the ones still waiting for review first."""
-    return BreakGlassAccess.objects.select_related(
-        "doctor__user", "patient", "reviewed_by"
-    ).order_by(F("reviewed_at").asc(nulls_first=True), "-started_at")
-
-
-def patients_with_readable_records(user) -> QuerySet[Patient]:
-    """The user's own patient record and every patient whose records they may read for them."""
-    granted = get_objects_for_user(
-        user, "clinic.view_records_patient", klass=Patient, accept_global_perms=False
-    )
-    return Patient.objects.filter(Q(user=user) | Q(pk__in=granted.values("pk"))).order_by(
-        "first_name", "last_name", "pk"
-    )
-
-
-def access_log_events(patient: Patient) -> QuerySet[AuditEvent]:
-    """Who read or changed the patient's clinical data, newest first, with the actor joined.
-
-    Events about a result still held for review (the record, its annotations, its
-    attachments) stay out until it is released: until then the patient may not know it
-    exists, and its title alone can say too much."""
-    held = [
-        str(public_id)
-        for public_id in MedicalRecord.objects.filter(
-            patient=patient, released_at__isnull=True
-        ).values_list("public_id", flat=True)
-    ]
-    return (
-        AuditEvent.objects.filter(
-            patient_public_id=patient.public_id, action__in=ACCESS_LOG_ACTIONS
-        )
-        .exclude(target_type=MedicalRecord._meta.label_lower, target_id__in=held)
-        .exclude(Q(details__has_key="record") & Q(details__record__in=held))
-        .select_related("actor")
-        .only(
-            "at",
-            "action",
-            "target_type",
-            "target_label",
-            "reason",
-            "acting_for_patient",
-            "actor__first_name",
-            "actor__last_name",
-            "actor__email",
-            "actor__role",
-        )
-        .order_by("-at", "-id")
-    )
+# --- Helpers -----------------------------------------------------------------------------------
 
 
 def _who(event: AuditEvent, viewer) -> str:
@@ -400,7 +309,7 @@ def break_glass_review_view(request: HttpRequest, public_id: UUID) -> HttpRespon
 def access_log(request: HttpRequest) -> HttpResponse:
     """Who viewed or changed the records of the signed-in patient, or of a patient whose
     records they read for them (`?patient=<public id>`). A fixed number of queries."""
-    choices = list(patients_with_readable_records(request.user))
+    choices = list(patients_user_may_read_records_of(request.user))
     selected = request.GET.get("patient", "")
     patient = None
     if selected:

@@ -13,7 +13,6 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from guardian.shortcuts import get_objects_for_user
 
 from clinic.forms_prescriptions import (
     AddressForm,
@@ -34,6 +33,7 @@ from clinic.permissions import (
     get_patient_for_user,
     get_prescription_for_user,
     get_refill_request_for_user,
+    patients_user_may_read_records_of,
 )
 from clinic.services.prescriptions import (
     DELIVERY_TRANSITIONS,
@@ -144,16 +144,7 @@ def patient_prescriptions(request: HttpRequest, public_id: UUID) -> HttpResponse
         acting_for_patient=access.acting_for_patient,
         details={"page": "prescriptions"},
     )
-    others = Patient.objects.none()
-    if request.user.role == Role.PATIENT:
-        granted = get_objects_for_user(
-            request.user, "clinic.view_records_patient", klass=Patient, accept_global_perms=False
-        )
-        others = (
-            Patient.objects.filter(pk__in=granted.values("pk"))
-            .union(Patient.objects.filter(user=request.user))
-            .order_by("first_name")
-        )
+    others = patients_user_may_read_records_of(request.user).order_by("first_name")
     return render_page(
         request,
         "clinic/prescription_list.html",

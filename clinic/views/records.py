@@ -33,8 +33,7 @@ from clinic.permissions import (
     get_doctor_for_user,
     get_patient_for_user,
     get_record_for_user,
-    patient_access,
-    patients_user_may_book_for,
+    patients_user_may_read_records_of,
     sees_unreleased_records,
 )
 from clinic.selectors import patient_timeline
@@ -72,12 +71,11 @@ def _audit_read(request: HttpRequest, access: PatientAccess, action: str, target
 def my_records(request: HttpRequest) -> HttpResponse:
     """A patient's way in: straight to their own records, or a choice when they also read
     records for family members."""
-    candidates = patients_user_may_book_for(request.user).select_related("user")
-    readable = [
-        patient
-        for patient in candidates
-        if patient_access(request.user, patient).may(Capability.VIEW_RECORDS)
-    ]
+    readable = list(
+        patients_user_may_read_records_of(request.user)
+        .select_related("user")
+        .order_by("first_name", "last_name", "pk")
+    )
     if len(readable) == 1:
         return redirect("patient_records", public_id=readable[0].public_id)
     return render_page(request, "clinic/records_choose.html", {"patients": readable})
