@@ -256,17 +256,16 @@ def patient_access(user, patient: Patient, now: datetime | None = None) -> Patie
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return PatientAccess(patient=patient)
     if user.role == Role.PATIENT:
+        if patient.user_id == user.pk:
+            # Being the patient grants every delegable capability: no permission lookup.
+            return PatientAccess(patient=patient, is_self=True)
         perms = get_perms(user, patient)
         delegated = frozenset(
             capability
             for codename, capability in DELEGATED_CAPABILITIES.items()
             if codename in perms
         )
-        return PatientAccess(
-            patient=patient,
-            is_self=patient.user_id == user.pk,
-            delegated=delegated,
-        )
+        return PatientAccess(patient=patient, delegated=delegated)
     if user.role == Role.DOCTOR:
         doctor = getattr(user, "doctor", None)
         if doctor is None or not doctor.is_verified:
