@@ -190,3 +190,17 @@ def test_a_booking_awaiting_confirmation_is_tentative_in_the_calendar(clara, ami
 
     assert "STATUS:TENTATIVE" in ics and "SEQUENCE:0" in ics
     assert "STATUS:CANCELLED" in cancelled and "SEQUENCE:2" in cancelled
+
+
+@pytest.mark.django_db
+def test_agenda_links_a_current_visit_to_the_patients_records(client_for, clara, amina, ben):
+    current = _visit(clara, amina.patient, days=1)
+    _visit(clara, ben.patient, days=1, hour=11, status="cancelled")
+    client = client_for(clara.user)
+
+    page = client.get(f"/doctor/agenda/?day={current.local_date}").content.decode()
+
+    records = f"/patients/{amina.patient.public_id}/records/"
+    assert records in page
+    assert f"/patients/{ben.patient.public_id}/records/" not in page  # no care relationship
+    assert client.get(records).status_code == 200
