@@ -543,3 +543,11 @@ def test_the_tracking_page_polls_and_its_partial_is_not_audited_again(
     assert (
         AuditEvent.objects.filter(action="view", target_id=str(delivery.public_id)).count() == views
     )
+
+
+@pytest.mark.django_db
+def test_the_operations_home_links_the_deliveries_and_emergency_access(client_for, ada):
+    page = client_for(ada).get("/operations/").content.decode()
+
+    assert 'href="/operations/deliveries/"' in page
+    assert 'href="/operations/emergency-access/"' in page
