@@ -222,6 +222,11 @@ urlpatterns += [
         patients.family_delegate_revoke,
         name="family_delegate_revoke",
     ),
+    path(
+        "family/invitations/<uuid:public_id>/withdraw/",
+        patients.family_invitation_withdraw,
+        name="family_invitation_withdraw",
+    ),
     path("invitations/<str:token>/", patients.invitation, name="invitation"),
 ]
 

@@ -303,6 +303,41 @@ def test_revoking_a_proxy_removes_access(
 
 
 @pytest.mark.django_db
+def test_a_pending_invitation_can_be_withdrawn_and_its_link_then_fails(
+    client, client_for, amina, ben, grandma, mailoutbox, django_capture_on_commit_callbacks
+):
+    token = _invite_grandma(
+        client_for(amina),
+        amina.patient,
+        mailoutbox,
+        django_capture_on_commit_callbacks,
+        [PatientScope.VIEW],
+    )
+    invitation = PatientInvitation.objects.get()
+    url = f"/family/invitations/{invitation.public_id}/withdraw/"
+    owner = client_for(amina)
+    assert "Withdraw" in owner.get("/family/").content.decode()
+
+    # Nobody but who decides about Amina's access learns of it; GET is not a withdrawal.
+    assert client_for(ben).post(url).status_code == 404
+    assert client_for(grandma).post(url).status_code == 404
+    assert client.post(url)["Location"].startswith("/accounts/login/")
+    assert owner.get(url).status_code == 405
+    assert PatientInvitation.objects.get().revoked_at is None
+
+    assert owner.post(url).status_code == 302
+
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is not None
+    assert client_for(grandma).post(f"/invitations/{token}/").status_code == 400
+    assert not PatientDelegate.objects.filter(user=grandma).exists()
+    assert AuditEvent.objects.filter(
+        action=AuditEvent.Action.ACCESS_REVOKED, reason="invitation withdrawn"
+    ).exists()
+    assert owner.post(url).status_code == 404  # already withdrawn
+
+
+@pytest.mark.django_db
 def test_an_outsider_cannot_revoke_or_invite(client_for, amina, ben, noah):
     delegate = noah.delegates.get()
     assert client_for(ben).post(f"/family/delegates/{delegate.public_id}/revoke/").status_code == (

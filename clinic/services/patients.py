@@ -495,6 +495,33 @@ def delegate_revoke(
 
 
 @transaction.atomic
+def invitation_withdraw(
+    *, invitation: PatientInvitation, by, request=None, now: datetime | None = None
+) -> bool:
+    """Withdraw an invitation nobody has answered yet (sent to a wrong address, say): its link
+    stops working at once. Only who decides about the patient's access may; withdrawing twice
+    changes nothing."""
+    if not may_manage_family_access(by, invitation.patient):
+        raise PermissionDenied
+    now = now or timezone.now()
+    withdrawn = PatientInvitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
+    if withdrawn:
+        audit_record(
+            action=AuditEvent.Action.ACCESS_REVOKED,
+            actor=by,
+            request=request,
+            target=invitation,
+            patient=invitation.patient,
+            acting_for_patient=invitation.patient.user_id != by.pk,
+            reason="invitation withdrawn",
+            details={"kind": invitation.kind},
+        )
+    return bool(withdrawn)
+
+
+@transaction.atomic
 def claim_invite(
     *, patient: Patient, by, email: str, request=None, now: datetime | None = None
 ) -> PatientInvitation:

@@ -28,6 +28,8 @@ from clinic.services.patients import (
     delegate_revoke,
     dependent_add,
     invitation_for_token,
+    invitation_withdraw,
+    may_manage_family_access,
     patient_profile_update,
     proxy_invitation_accept,
     proxy_invite,
@@ -393,6 +395,25 @@ def family_delegate_revoke(request: HttpRequest, public_id: UUID) -> HttpRespons
             "patient": delegate.patient,
         }
     return _family_changed(request, message)
+
+
+@require_POST
+@role_required(Role.PATIENT)
+def family_invitation_withdraw(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Withdraw a pending invitation: 404 for anyone who may not (they do not learn of it)."""
+    invitation = (
+        PatientInvitation.objects.select_related("patient__user")
+        .filter(public_id=public_id, accepted_at__isnull=True, revoked_at__isnull=True)
+        .first()
+    )
+    if invitation is None or not may_manage_family_access(request.user, invitation.patient):
+        raise Http404
+    invitation_withdraw(invitation=invitation, by=request.user, request=request)
+    return _family_changed(
+        request,
+        _("The invitation to %(email)s is withdrawn; its link no longer works.")
+        % {"email": invitation.email},
+    )
 
 
 # --- Invitations --------------------------------------------------------------------------------
