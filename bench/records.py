@@ -39,11 +39,9 @@ import argparse
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -52,10 +50,9 @@ from pathlib import Path
 # (fresh databases, child environment, timing) serve here unchanged.
 from scheduling import (
     SKIPPED_PG,
+    backends_run,
     child_env,
     log,
-    postgres_admin,
-    postgres_url,
     timed,
 )
 
@@ -156,26 +153,9 @@ def table(sqlite: dict, postgres: dict | None, missing: str) -> str:
 def parent(args) -> int:
     started_at = time.monotonic()
     load_before = os.getloadavg()[0]
-    workdir = Path(tempfile.mkdtemp(prefix="hospital-bench-records-"))
-    postgres, missing = None, SKIPPED_PG
-    try:
-        sqlite = run_child("SQLite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir, args)
-        if postgres_admin(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"):
-            try:
-                postgres_admin(f"CREATE DATABASE {PG_DATABASE}")
-                postgres = run_child("PostgreSQL", postgres_url(PG_DATABASE), workdir, args)
-            except SystemExit as error:  # SQLite's figures are still worth printing
-                log(str(error))
-                missing = "failed: see the log above"
-            finally:
-                postgres_admin(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        else:
-            log("PostgreSQL unreachable: its column is skipped")
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    sqlite, postgres, missing = backends_run(
+        run_child, args, name="records", pg_database=PG_DATABASE
+    )
 
     data = sqlite["data"]
     text = "\n".join(

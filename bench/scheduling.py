@@ -206,22 +206,23 @@ def table(sqlite: dict, postgres: dict | None, args, missing: str) -> str:
     return "\n".join(lines)
 
 
-def parent(args) -> int:
-    started_at = time.monotonic()
-    load_before = os.getloadavg()[0]
-    workdir = Path(tempfile.mkdtemp(prefix="hospital-bench-scheduling-"))
+def backends_run(run_child, args, *, name: str, pg_database: str):
+    """`run_child` on a fresh SQLite database in a temp dir, then on a fresh PostgreSQL
+    database `pg_database` (created and dropped here) when a server answers. Returns the
+    two results (PostgreSQL's None when skipped or failed) and what its cells say then."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"hospital-bench-{name}-"))
     postgres, missing = None, SKIPPED_PG
     try:
         sqlite = run_child("SQLite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir, args)
-        if postgres_admin(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"):
+        if postgres_admin(f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)"):
             try:
-                postgres_admin(f"CREATE DATABASE {PG_DATABASE}")
-                postgres = run_child("PostgreSQL", postgres_url(PG_DATABASE), workdir, args)
+                postgres_admin(f"CREATE DATABASE {pg_database}")
+                postgres = run_child("PostgreSQL", postgres_url(pg_database), workdir, args)
             except SystemExit as error:  # SQLite's figures are still worth printing
                 log(str(error))
                 missing = "failed: see the log above"
             finally:
-                postgres_admin(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+                postgres_admin(f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)")
         else:
             log("PostgreSQL unreachable: its column is skipped")
     finally:
@@ -229,6 +230,15 @@ def parent(args) -> int:
             log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    return sqlite, postgres, missing
+
+
+def parent(args) -> int:
+    started_at = time.monotonic()
+    load_before = os.getloadavg()[0]
+    sqlite, postgres, missing = backends_run(
+        run_child, args, name="scheduling", pg_database=PG_DATABASE
+    )
 
     data = sqlite["data"]
     text = "\n".join(

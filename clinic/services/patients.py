@@ -277,6 +277,56 @@ def _new_token() -> tuple[str, str]:
     return token, token_hash(token)
 
 
+def _invitation_send(
+    *,
+    patient: Patient,
+    kind: str,
+    email: str,
+    by,
+    expires_at: datetime,
+    subject: str,
+    template: str,
+    relationship: str = "",
+    scopes=(),
+    request=None,
+) -> PatientInvitation:
+    """Store an invitation under the hash of a new random token, audit it, and email the
+    link (carrying the token itself) once the transaction commits."""
+    token, digest = _new_token()
+    invitation = PatientInvitation.objects.create(
+        patient=patient,
+        kind=kind,
+        email=email,
+        relationship=relationship,
+        scopes=list(scopes),
+        token_hash=digest,
+        invited_by=by,
+        expires_at=expires_at,
+    )
+    details = {"kind": kind, "scopes": list(scopes)} if scopes else {"kind": kind}
+    audit_record(
+        action=AuditEvent.Action.CREATE,
+        actor=by,
+        request=request,
+        target=invitation,
+        patient=patient,
+        acting_for_patient=patient.user_id != by.pk,
+        details=details,
+    )
+    context = {
+        "invitation": invitation,
+        "inviter": by,
+        "scopes": [PatientScope(scope).label for scope in scopes],
+        "link": _absolute(reverse("invitation", args=[token])),
+        "days": INVITATION_DAYS,
+    }
+    transaction.on_commit(
+        lambda: _send_email(to=email, subject=subject, template=template, context=context),
+        robust=True,
+    )
+    return invitation
+
+
 @transaction.atomic
 def proxy_invite(
     *,
@@ -306,43 +356,18 @@ def proxy_invite(
         raise FamilyError(_("Invite someone other than yourself."), field="email")
     if patient.user_id == by.pk and _is_minor(patient, _today(now)):
         raise FamilyError(_("Only adults can invite a proxy."), field=None)
-    token, digest = _new_token()
-    invitation = PatientInvitation.objects.create(
+    return _invitation_send(
         patient=patient,
         kind=PatientInvitation.Kind.PROXY,
         email=email,
+        by=by,
+        expires_at=now + timedelta(days=INVITATION_DAYS),
         relationship=relationship,
         scopes=scopes,
-        token_hash=digest,
-        invited_by=by,
-        expires_at=now + timedelta(days=INVITATION_DAYS),
-    )
-    audit_record(
-        action=AuditEvent.Action.CREATE,
-        actor=by,
+        subject=_("You are invited to help manage a hospital account"),
+        template="clinic/email/proxy_invitation.txt",
         request=request,
-        target=invitation,
-        patient=patient,
-        acting_for_patient=patient.user_id != by.pk,
-        details={"kind": invitation.kind, "scopes": scopes},
     )
-    context = {
-        "invitation": invitation,
-        "inviter": by,
-        "scopes": [PatientScope(scope).label for scope in scopes],
-        "link": _absolute(reverse("invitation", args=[token])),
-        "days": INVITATION_DAYS,
-    }
-    transaction.on_commit(
-        lambda: _send_email(
-            to=email,
-            subject=_("You are invited to help manage a hospital account"),
-            template="clinic/email/proxy_invitation.txt",
-            context=context,
-        ),
-        robust=True,
-    )
-    return invitation
 
 
 def invitation_for_token(token: str, now: datetime | None = None) -> PatientInvitation:
@@ -541,40 +566,16 @@ def claim_invite(
     if of_age > today + timedelta(days=CLAIM_EARLY_DAYS):
         raise FamilyError(_("Only adults can take over their own record."))
     starts = max(now, timezone.make_aware(datetime.combine(of_age, datetime.min.time())))
-    token, digest = _new_token()
-    invitation = PatientInvitation.objects.create(
+    return _invitation_send(
         patient=patient,
         kind=PatientInvitation.Kind.CLAIM,
         email=email,
-        token_hash=digest,
-        invited_by=by,
+        by=by,
         expires_at=starts + timedelta(days=INVITATION_DAYS),
-    )
-    audit_record(
-        action=AuditEvent.Action.CREATE,
-        actor=by,
+        subject=_("Take over your own hospital account"),
+        template="clinic/email/claim_invitation.txt",
         request=request,
-        target=invitation,
-        patient=patient,
-        acting_for_patient=True,
-        details={"kind": invitation.kind},
     )
-    context = {
-        "invitation": invitation,
-        "inviter": by,
-        "link": _absolute(reverse("invitation", args=[token])),
-        "days": INVITATION_DAYS,
-    }
-    transaction.on_commit(
-        lambda: _send_email(
-            to=email,
-            subject=_("Take over your own hospital account"),
-            template="clinic/email/claim_invitation.txt",
-            context=context,
-        ),
-        robust=True,
-    )
-    return invitation
 
 
 # Rows that make a patient record more than the empty one signup creates.
