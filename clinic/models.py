@@ -7,6 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -93,6 +94,8 @@ class Doctor(models.Model):
     # Kept by the rating service with F() updates, so listing pages need no aggregate query.
     rating_count = models.PositiveIntegerField(default=0)
     rating_total = models.PositiveIntegerField(default=0)
+    # Set while the doctor has marked themselves on duty: they then receive SOS alerts.
+    on_duty_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["user__last_name", "user__first_name"]
@@ -353,6 +356,15 @@ class Appointment(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="rescheduled_from",
+    )
+    # An online consultation's chat closes when the doctor ends it (or 2 h after the end).
+    chat_closed_at = models.DateTimeField(null=True, blank=True)
+    chat_closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="chats_closed",
     )
 
     objects = AppointmentQuerySet.as_manager()
@@ -993,3 +1005,137 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"Delivery of {self.prescription} ({self.get_status_display()})"
+
+
+# --- Consultation chat --------------------------------------------------------------------------
+
+
+class ChatMessage(models.Model):
+    """One message in an online appointment's chat. Part of the patient's record: never
+    edited, never deleted."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.PROTECT, related_name="chat_messages"
+    )
+    # Denormalised from the appointment so the patient's chat history is one indexed lookup.
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="chat_messages")
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="chat_messages_sent"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["appointment", "id"]),
+            models.Index(fields=["patient", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ChatReadMark(models.Model):
+    """How far one participant has read an appointment's chat (the read receipts)."""
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="chat_reads")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_reads"
+    )
+    last_read = models.ForeignKey(ChatMessage, on_delete=models.PROTECT, related_name="+")
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["appointment", "user"], name="chat_read_mark_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read to {self.last_read_id}"
+
+
+# --- SOS emergency requests ---------------------------------------------------------------------
+
+
+class SOSRequest(models.Model):
+    """A patient's emergency request to on-duty staff. Never deleted."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+        DISPATCHED = "dispatched", _("Help dispatched")
+        RESOLVED = "resolved", _("Resolved")
+        CANCELLED = "cancelled", _("Cancelled")
+        FALSE_ALARM = "false_alarm", _("False alarm")
+
+    OPEN_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED, Status.DISPATCHED)
+    CLOSED_STATUSES = (Status.RESOLVED, Status.CANCELLED, Status.FALSE_ALARM)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="sos_requests")
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sos_raised"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    description = models.TextField(_("what is happening"), blank=True)
+    place = models.CharField(_("where"), max_length=300, blank=True)
+    # Shared by the browser only when the person allows it.
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    location_accuracy_m = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sos_acknowledged",
+    )
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sos_closed",
+    )
+    close_reason = models.TextField(blank=True)
+    # Set once, with a conditional UPDATE, by the job that escalates an unacknowledged request.
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"SOS for {self.patient} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class SOSEvent(models.Model):
+    """One step in an SOS request's history: who moved it to which status, and why."""
+
+    sos = models.ForeignKey(SOSRequest, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=16, choices=SOSRequest.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sos_events",
+    )
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} at {self.at:%H:%M:%S}"

@@ -157,6 +157,50 @@ class AuditEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {who} {self.get_action_display()}"
 
 
+class NotificationKind(models.TextChoices):
+    """What a notification is about: the user chooses per kind whether it also comes by email."""
+
+    APPOINTMENT = "appointment", _("Bookings, confirmations, moves and cancellations")
+    REMINDER = "reminder", _("Appointment reminders")
+    WAITLIST = "waitlist", _("Waitlist offers")
+    RECORD = "record", _("Medical records and results")
+    PRESCRIPTION = "prescription", _("Prescriptions and refills")
+    DELIVERY = "delivery", _("Medication deliveries")
+    CHAT = "chat", _("Consultation chat")
+    SOS = "sos", _("SOS emergency requests")
+    ARTICLE = "article", _("Articles and editorial review")
+    ACCOUNT = "account", _("Doctor applications and account")
+    FAMILY = "family", _("Family members and proxies")
+    EMERGENCY_ACCESS = "emergency_access", _("Emergency access to records")
+    GENERAL = "general", _("Other")
+
+
+# Safety and security notices always come by email as well; nobody can switch them off.
+EMAIL_ALWAYS_KINDS = frozenset({NotificationKind.SOS, NotificationKind.EMERGENCY_ACCESS})
+# Chat messages arrive live on an open page; an email for each would be noise by default.
+EMAIL_OFF_BY_DEFAULT_KINDS = frozenset({NotificationKind.CHAT})
+
+
+class NotificationPreference(models.Model):
+    """A user's choice to receive (or not) email for one kind of notification. No row means
+    the default for that kind; in-app notifications always arrive."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    email = models.BooleanField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.kind} email {'on' if self.email else 'off'}"
+
+
 class NotificationQuerySet(models.QuerySet):
     def unread(self):
         return self.filter(read_at__isnull=True)
@@ -172,6 +216,9 @@ class Notification(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
     link = models.CharField(max_length=500, blank=True)
+    kind = models.CharField(
+        max_length=32, choices=NotificationKind.choices, default=NotificationKind.GENERAL
+    )
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 

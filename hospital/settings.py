@@ -58,6 +58,15 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 HOSPITAL_NAME = env_str("HOSPITAL_NAME", "St. Mary's Hospital")
 EMERGENCY_NUMBER = env_str("EMERGENCY_NUMBER", "112")
+# An unacknowledged SOS request escalates to every admin after this many seconds.
+SOS_ESCALATE_AFTER_SECONDS = env_int("SOS_ESCALATE_AFTER_SECONDS", 120)
+# An online consultation's chat opens this long before the start and closes this long after
+# the end, unless the doctor ends it earlier.
+CHAT_OPENS_MINUTES_BEFORE = env_int("CHAT_OPENS_MINUTES_BEFORE", 15)
+CHAT_CLOSES_MINUTES_AFTER = env_int("CHAT_CLOSES_MINUTES_AFTER", 120)
+CHAT_MESSAGE_MAX_LENGTH = env_int("CHAT_MESSAGE_MAX_LENGTH", 2000)
+# Per user and room: at most this many messages in any 60 seconds.
+CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 30)
 # A doctor treats a patient (reads and writes their records) while an appointment between
 # them is active, and for this many days after a completed visit.
 CARE_RELATIONSHIP_DAYS = env_int("CARE_RELATIONSHIP_DAYS", 365)
