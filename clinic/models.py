@@ -1040,7 +1040,9 @@ class ChatMessage(models.Model):
 class ChatReadMark(models.Model):
     """How far one participant has read an appointment's chat (the read receipts)."""
 
-    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="chat_reads")
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="chat_reads"
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_reads"
     )

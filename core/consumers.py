@@ -4,6 +4,8 @@ from core.services import notification_group_name, session_group_name
 
 # Close codes in the 4000-4999 range are ours to define.
 CLOSE_NOT_AUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_ROOM_CLOSED = 4410
 
 
 class NotificationConsumer(AsyncWebsocketConsumer):

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from core.models import AuditEvent, Notification, Role
+from core.models import AuditEvent, Notification, NotificationKind, Role
 
 if TYPE_CHECKING:
     from core.models import User
@@ -112,11 +112,21 @@ def session_sockets_close(*, session_key: str) -> None:
 
 
 def notification_create(
-    *, recipient: User, title: str, body: str = "", link: str = ""
+    *,
+    recipient: User,
+    title: str,
+    body: str = "",
+    link: str = "",
+    kind: NotificationKind | str = NotificationKind.GENERAL,
+    email: bool = True,
 ) -> Notification:
-    """Create an in-app notification and push it live to the recipient's open pages on commit."""
+    """Create an in-app notification and push it live to the recipient's open pages on commit.
+
+    `kind` says what it is about; the recipient's preferences for that kind decide whether
+    it also goes out by email. `email=False` is for callers that send their own, richer email
+    (an appointment with its calendar file) and check `notification_email_wanted` themselves."""
     notification = Notification.objects.create(
-        recipient=recipient, title=title[:200], body=body, link=link
+        recipient=recipient, title=title[:200], body=body, link=link, kind=kind
     )
     transaction.on_commit(lambda: _notification_push(notification.pk))
     return notification
