@@ -42,5 +42,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     async def notification_push(self, event: dict) -> None:
         await self.send(text_data=event["html_with_list"] if self.page_has_list else event["html"])
 
+    async def notification_unread(self, event: dict) -> None:
+        # Notifications were read somewhere (another tab, a link in an email): the new count.
+        await self.send(text_data=event["html"])
+
     async def session_ended(self, event: dict) -> None:
         await self.close(code=CLOSE_NOT_AUTHENTICATED)

@@ -4,17 +4,30 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.mail import send_mail
 from django.db import models, transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
-from core.models import AuditEvent, Notification, NotificationKind, Role
+from core.models import (
+    EMAIL_ALWAYS_KINDS,
+    EMAIL_OFF_BY_DEFAULT_KINDS,
+    AuditEvent,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    Role,
+)
 
 if TYPE_CHECKING:
     from core.models import User
@@ -111,6 +124,26 @@ def session_sockets_close(*, session_key: str) -> None:
     )
 
 
+def notification_email_wanted(user: User, kind: NotificationKind | str) -> bool:
+    """Whether a notification of this kind should also reach the user by email.
+
+    Safety kinds always do; otherwise the user's own choice, or the default for the kind (on,
+    except the few that are noise by email). An inactive login or one without an address
+    gets no email at all."""
+    if not user.is_active or not user.email:
+        return False
+    if kind in EMAIL_ALWAYS_KINDS:
+        return True
+    chosen = (
+        NotificationPreference.objects.filter(user=user, kind=kind)
+        .values_list("email", flat=True)
+        .first()
+    )
+    if chosen is not None:
+        return chosen
+    return kind not in EMAIL_OFF_BY_DEFAULT_KINDS
+
+
 def notification_create(
     *,
     recipient: User,
@@ -123,13 +156,46 @@ def notification_create(
     """Create an in-app notification and push it live to the recipient's open pages on commit.
 
     `kind` says what it is about; the recipient's preferences for that kind decide whether
-    it also goes out by email. `email=False` is for callers that send their own, richer email
-    (an appointment with its calendar file) and check `notification_email_wanted` themselves."""
+    it also goes out by email (on commit, too). `email=False` is for callers that send their
+    own, richer email (an appointment with its calendar file) and check
+    `notification_email_wanted` themselves."""
     notification = Notification.objects.create(
         recipient=recipient, title=title[:200], body=body, link=link, kind=kind
     )
     transaction.on_commit(lambda: _notification_push(notification.pk))
+    if email:
+        # Robust: a mail server that is down never undoes or breaks what was committed.
+        transaction.on_commit(lambda: _notification_email(notification.pk), robust=True)
     return notification
+
+
+def _notification_email(notification_id: int) -> None:
+    """Email one notification if its recipient wants that kind by email: the title as subject,
+    the body and a link back to the site."""
+    notification = Notification.objects.select_related("recipient").get(pk=notification_id)
+    recipient = notification.recipient
+    if not notification_email_wanted(recipient, notification.kind):
+        return
+    site_url = settings.SITE_URL.rstrip("/")
+    # Links are paths on this site; anything else falls back to the notification itself.
+    link = notification.link
+    if not (link.startswith("/") and url_has_allowed_host_and_scheme(link, allowed_hosts=None)):
+        link = notification.get_absolute_url()
+    context = {
+        "notification": notification,
+        "recipient": recipient,
+        "link": site_url + link,
+        "settings_link": site_url + reverse("notification_settings"),
+        "always": notification.kind in EMAIL_ALWAYS_KINDS,
+        "hospital_name": settings.HOSPITAL_NAME,
+        "emergency_number": settings.EMERGENCY_NUMBER,
+    }
+    send_mail(
+        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{notification.title}",
+        message=render_to_string("core/email/notification.txt", context),
+        from_email=None,
+        recipient_list=[recipient.email],
+    )
 
 
 def _notification_push(notification_id: int) -> None:
@@ -150,17 +216,128 @@ def _notification_push(notification_id: int) -> None:
     )
 
 
+def _notification_unread_push(user_id: int) -> None:
+    """Send the user's open pages (every tab, every device) their new unread count."""
+    unread = Notification.objects.filter(recipient_id=user_id).unread().count()
+    async_to_sync(get_channel_layer().group_send)(
+        notification_group_name(user_id),
+        {
+            "type": "notification.unread",
+            "html": render_to_string(
+                "core/notifications.html#unread_badge", {"unread_count": unread}
+            ),
+        },
+    )
+
+
+@transaction.atomic
 def notification_mark_read(*, notification: Notification) -> Notification:
-    """Mark one notification read; reading it again changes nothing."""
+    """Mark one notification read; reading it again changes nothing. The user's other open
+    pages get the new unread count."""
     if notification.read_at is None:
         notification.read_at = timezone.now()
         notification.save(update_fields=["read_at"])
+        user_id = notification.recipient_id
+        transaction.on_commit(lambda: _notification_unread_push(user_id), robust=True)
     return notification
 
 
+@transaction.atomic
 def notification_mark_all_read(*, user: User) -> int:
-    """Mark every unread notification of the user read; returns how many changed."""
-    return Notification.objects.filter(recipient=user).unread().update(read_at=timezone.now())
+    """Mark every unread notification of the user read; returns how many changed. The user's
+    other open pages get the new unread count."""
+    changed = Notification.objects.filter(recipient=user).unread().update(read_at=timezone.now())
+    if changed:
+        user_id = user.pk
+        transaction.on_commit(lambda: _notification_unread_push(user_id), robust=True)
+    return changed
+
+
+# Which kinds of notification reach each role: the settings page offers a row for each.
+NOTIFICATION_KINDS_BY_ROLE: dict[str, tuple[NotificationKind, ...]] = {
+    Role.PATIENT: (
+        NotificationKind.APPOINTMENT,
+        NotificationKind.REMINDER,
+        NotificationKind.WAITLIST,
+        NotificationKind.RECORD,
+        NotificationKind.PRESCRIPTION,
+        NotificationKind.DELIVERY,
+        NotificationKind.CHAT,
+        NotificationKind.SOS,
+        NotificationKind.FAMILY,
+        NotificationKind.EMERGENCY_ACCESS,
+        # A patient may apply as a doctor and hears back about it.
+        NotificationKind.ACCOUNT,
+        NotificationKind.GENERAL,
+    ),
+    Role.DOCTOR: (
+        NotificationKind.APPOINTMENT,
+        NotificationKind.PRESCRIPTION,
+        NotificationKind.CHAT,
+        NotificationKind.SOS,
+        NotificationKind.ARTICLE,
+        NotificationKind.ACCOUNT,
+        NotificationKind.GENERAL,
+    ),
+    Role.ADMIN: (
+        NotificationKind.ACCOUNT,
+        NotificationKind.DELIVERY,
+        NotificationKind.SOS,
+        NotificationKind.EMERGENCY_ACCESS,
+        NotificationKind.GENERAL,
+    ),
+    Role.EDITOR: (
+        NotificationKind.ARTICLE,
+        NotificationKind.ACCOUNT,
+        NotificationKind.GENERAL,
+    ),
+}
+
+
+def notification_kinds_for(user: User) -> tuple[NotificationKind, ...]:
+    """The kinds of notification a user of this role receives, in the order pages show them."""
+    return NOTIFICATION_KINDS_BY_ROLE.get(user.role, (NotificationKind.GENERAL,))
+
+
+@transaction.atomic
+def notification_preferences_set(
+    *,
+    user: User,
+    email_kinds: Iterable[NotificationKind | str],
+    request: HttpRequest | None = None,
+) -> list[str]:
+    """Save which kinds the user wants by email: on for `email_kinds`, off for the other kinds
+    of their role. Safety kinds are always on and are never stored off, whatever is posted.
+    Audited; returns the kinds whose choice changed."""
+    wanted = {str(kind) for kind in email_kinds}
+    current = dict(NotificationPreference.objects.filter(user=user).values_list("kind", "email"))
+    changed: list[str] = []
+    for kind in notification_kinds_for(user):
+        if kind in EMAIL_ALWAYS_KINDS:
+            continue
+        email = kind.value in wanted
+        before = current.get(kind.value, kind not in EMAIL_OFF_BY_DEFAULT_KINDS)
+        if current.get(kind.value) != email:
+            NotificationPreference.objects.update_or_create(
+                user=user, kind=kind.value, defaults={"email": email}
+            )
+        if email != before:
+            changed.append(kind.value)
+    audit_record(
+        action=AuditEvent.Action.UPDATE,
+        actor=user,
+        request=request,
+        target=user,
+        details={
+            "notification_email": sorted(
+                kind.value
+                for kind in notification_kinds_for(user)
+                if kind in EMAIL_ALWAYS_KINDS or kind.value in wanted
+            ),
+            "changed": changed,
+        },
+    )
+    return changed
 
 
 @transaction.atomic

@@ -11,6 +11,7 @@ urlpatterns = [
     path("editorial/", views.editor_home, name="editor_home"),
     path("notifications/", views.notification_list, name="notification_list"),
     path("notifications/read-all/", views.notification_read_all, name="notification_read_all"),
+    path("notifications/settings/", views.notification_settings, name="notification_settings"),
     path("notifications/<uuid:public_id>/", views.notification_open, name="notification_open"),
     path(
         "notifications/<uuid:public_id>/read/",

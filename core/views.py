@@ -1,5 +1,7 @@
 from uuid import UUID
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -9,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -21,8 +24,17 @@ from clinic.selectors import (
 from core.htmx import render_page
 from core.models import Role
 from core.permissions import get_notification_for_user, role_required
-from core.selectors import notifications_for_user, notifications_latest
-from core.services import notification_mark_all_read, notification_mark_read
+from core.selectors import (
+    notification_preferences_for,
+    notifications_for_user,
+    notifications_latest,
+)
+from core.services import (
+    notification_kinds_for,
+    notification_mark_all_read,
+    notification_mark_read,
+    notification_preferences_set,
+)
 
 ROLE_HOMES = {
     Role.PATIENT: "patient_home",
@@ -159,6 +171,52 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
         response["HX-Trigger"] = "notificationsRead"
         return response
     return redirect("notification_list")
+
+
+class NotificationSettingsForm(forms.Form):
+    """The kinds of notification (of the user's role) that should also come by email."""
+
+    email = forms.MultipleChoiceField(required=False)
+
+    def __init__(self, *args, kinds=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].choices = [(kind.value, kind.label) for kind in kinds]
+
+
+def _notification_settings_page(
+    request: HttpRequest, *, form: NotificationSettingsForm | None = None, status: int = 200
+) -> HttpResponse:
+    rows = notification_preferences_for(request.user)
+    if form is not None:
+        # Show what was posted next to the error, not what is stored.
+        posted = set(form.data.getlist("email"))
+        rows = [{**row, "email": row["always"] or row["kind"] in posted} for row in rows]
+    return render_page(
+        request,
+        "core/notification_settings.html",
+        {"rows": rows, "form": form},
+        partials={"notification-settings": "notification_settings"},
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    """Which notifications also come by email, one choice per kind the user's role receives;
+    safety notices always do."""
+    if request.method == "GET":
+        return _notification_settings_page(request)
+    form = NotificationSettingsForm(request.POST, kinds=notification_kinds_for(request.user))
+    if not form.is_valid():
+        return _notification_settings_page(request, form=form, status=400)
+    notification_preferences_set(
+        user=request.user, email_kinds=form.cleaned_data["email"], request=request
+    )
+    messages.success(request, _("Saved."))
+    if request.htmx and not request.htmx.boosted:
+        return _notification_settings_page(request)
+    return redirect("notification_settings")
 
 
 @never_cache

@@ -53,7 +53,7 @@ def test_notification_is_pushed_to_the_recipient_only_and_only_on_commit(
     notification, callbacks, before_commit, to_amina, to_ben = async_to_sync(scenario)()
 
     assert Notification.objects.get(pk=notification.pk).recipient == amina
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # the live push and the email, both after the commit
     assert before_commit is None  # nothing leaves before the transaction commits
     assert to_amina["type"] == "notification.push"
     html = to_amina["html"]
