@@ -21,6 +21,7 @@ from clinic.models import (
     Address,
     Appointment,
     BreakGlassAccess,
+    ConsultationMode,
     CredentialDocument,
     Delivery,
     Doctor,
@@ -456,3 +457,91 @@ def get_patient_for_emergency(public_id: UUID) -> Patient:
         return Patient.objects.select_related("user").get(public_id=public_id)
     except Patient.DoesNotExist:
         raise Http404 from None
+
+
+# --- Consultation chat ---------------------------------------------------------------------------
+
+# The appointment statuses whose chat may be open; a cancelled, moved or missed visit has none.
+CHAT_STATUSES = (
+    Appointment.Status.PENDING,
+    Appointment.Status.CONFIRMED,
+    Appointment.Status.COMPLETED,
+)
+
+
+@dataclass(frozen=True)
+class ChatParticipant:
+    """Someone who takes part in an online appointment's chat: its doctor, the patient, or a
+    delegate who reads the patient's records (`acting_for_patient`)."""
+
+    user: object
+    is_doctor: bool = False
+    acting_for_patient: bool = False
+
+
+def chat_participant(user, appointment: Appointment) -> ChatParticipant | None:
+    """Whether `user` takes part in the chat of `appointment` (an ONLINE one): the doctor of the
+    appointment, the patient's own login and delegates holding the records scope. Admins,
+    editors, other doctors and delegates without that scope do not. At most one query."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if appointment.mode != ConsultationMode.ONLINE:
+        return None
+    if user.role == Role.DOCTOR:
+        if appointment.doctor.user_id == user.pk:
+            return ChatParticipant(user=user, is_doctor=True)
+        return None
+    if user.role != Role.PATIENT:
+        return None
+    access = patient_access(user, appointment.patient)
+    if not access.may(Capability.VIEW_RECORDS):
+        return None
+    return ChatParticipant(user=user, acting_for_patient=access.acting_for_patient)
+
+
+def chat_room_for(user, public_id: UUID) -> tuple[Appointment, ChatParticipant] | None:
+    """The online appointment and the user's part in its chat, or None when the user may not
+    know of it (unknown id, not online, not a participant): for pages and sockets alike."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    appointment = (
+        Appointment.objects.select_related("doctor__user", "patient__user", "chat_closed_by")
+        .filter(public_id=public_id, mode=ConsultationMode.ONLINE)
+        .first()
+    )
+    if appointment is None:
+        return None
+    participant = chat_participant(user, appointment)
+    if participant is None:
+        return None
+    return appointment, participant
+
+
+def get_chat_appointment_for_user(
+    request: HttpRequest, public_id: UUID
+) -> tuple[Appointment, ChatParticipant]:
+    """The online appointment whose chat the signed-in user takes part in, with their part in
+    it; 404 for everyone else (an outsider does not learn that it exists)."""
+    room = chat_room_for(request.user, public_id)
+    if room is None:
+        raise Http404
+    return room
+
+
+def chat_window(appointment: Appointment) -> tuple[datetime, datetime]:
+    """When the chat opens and when it closes: CHAT_OPENS_MINUTES_BEFORE the start until the
+    doctor ends it or CHAT_CLOSES_MINUTES_AFTER the end, whichever comes first."""
+    opens_at = appointment.start_at - timedelta(minutes=settings.CHAT_OPENS_MINUTES_BEFORE)
+    closes_at = appointment.end_at + timedelta(minutes=settings.CHAT_CLOSES_MINUTES_AFTER)
+    if appointment.chat_closed_at is not None:
+        closes_at = min(closes_at, appointment.chat_closed_at)
+    return opens_at, closes_at
+
+
+def chat_is_open(appointment: Appointment, now: datetime | None = None) -> bool:
+    """Whether messages may be sent (and sockets join) now. No query."""
+    if appointment.mode != ConsultationMode.ONLINE or appointment.status not in CHAT_STATUSES:
+        return False
+    now = now or timezone.now()
+    opens_at, closes_at = chat_window(appointment)
+    return opens_at <= now < closes_at

@@ -1,14 +1,28 @@
 """Reads for pages: querysets with their joins, so a page's query count does not grow with data."""
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import (
+    Count,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    prefetch_related_objects,
+)
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
 
 from clinic.models import (
     Appointment,
     AvailabilityException,
     BreakGlassAccess,
+    ChatMessage,
+    ChatReadMark,
     Doctor,
     MedicalRecord,
     Patient,
@@ -439,3 +453,95 @@ def access_log_events(patient: Patient) -> QuerySet[AuditEvent]:
         )
         .order_by("-at", "-id")
     )
+
+
+# --- Consultation chat ---------------------------------------------------------------------------
+
+CHAT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    """One message as a participant sees it: who sent it, and who has seen up to it."""
+
+    message: ChatMessage
+    sender_name: str
+    # (stable key, display name) of each other participant whose latest seen message this is.
+    receipts: tuple[tuple[str, str], ...] = ()
+
+
+def chat_display_name(user, appointment: Appointment) -> str:
+    """How a participant is named in the chat: the doctor as "Dr …", the patient by name, and
+    a delegate by name "for" the patient."""
+    name = user.get_full_name() or user.email
+    if appointment.doctor.user_id == user.pk:
+        return _("Dr %(name)s") % {"name": name}
+    if appointment.patient.user_id == user.pk:
+        return name
+    return _("%(name)s (for %(patient)s)") % {"name": name, "patient": appointment.patient}
+
+
+def chat_short_name(user, appointment: Appointment) -> str:
+    """The name in a read receipt: "Dr Clara Weiss", or a patient's first name."""
+    if appointment.doctor.user_id == user.pk:
+        return chat_display_name(user, appointment)
+    return user.get_short_name() or user.get_full_name() or user.email
+
+
+def chat_seen_key(appointment: Appointment, user_id: int) -> str:
+    """A stable, non-guessable element key per reader in one chat (no database ids in pages)."""
+    return salted_hmac("chat-seen", f"{appointment.pk}:{user_id}").hexdigest()[:16]
+
+
+def chat_receipt_targets(appointment: Appointment) -> list[tuple[ChatReadMark, int | None]]:
+    """Each participant's read mark with the message their receipt goes under: the latest
+    message they have seen that someone else sent (None when they have seen only their own).
+    One query."""
+    latest_from_others = (
+        ChatMessage.objects.filter(appointment=appointment, id__lte=OuterRef("last_read_id"))
+        .exclude(sender_id=OuterRef("user_id"))
+        .order_by("-id")
+        .values("id")[:1]
+    )
+    marks = (
+        ChatReadMark.objects.filter(appointment=appointment)
+        .select_related("user")
+        .annotate(target_id=Subquery(latest_from_others))
+        .order_by("read_at", "pk")
+    )
+    return [(mark, mark.target_id) for mark in marks]
+
+
+def chat_transcript(
+    appointment: Appointment,
+    *,
+    viewer,
+    before: ChatMessage | None = None,
+    limit: int = CHAT_PAGE_SIZE,
+) -> tuple[list[ChatLine], bool]:
+    """The latest `limit` messages (those before `before` when paging back), oldest first, with
+    the receipts the viewer sees under them, and whether earlier messages exist. Two queries
+    (three with the sender of a delegate)."""
+    messages = ChatMessage.objects.filter(appointment=appointment).select_related("sender")
+    if before is not None:
+        messages = messages.filter(id__lt=before.pk)
+    rows = list(messages.order_by("-id")[: limit + 1])
+    has_earlier = len(rows) > limit
+    rows = rows[:limit]
+    rows.reverse()
+    receipts: dict[int, list[tuple[str, str]]] = {}
+    for mark, target_id in chat_receipt_targets(appointment):
+        if target_id is None or mark.user_id == getattr(viewer, "pk", None):
+            continue
+        receipts.setdefault(target_id, []).append(
+            (chat_seen_key(appointment, mark.user_id), chat_short_name(mark.user, appointment))
+        )
+    lines = [
+        ChatLine(
+            message=message,
+            sender_name=chat_display_name(message.sender, appointment),
+            receipts=tuple(receipts.get(message.pk, ())),
+        )
+        for message in rows
+    ]
+    return lines, has_earlier

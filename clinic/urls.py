@@ -5,6 +5,7 @@ from clinic.views import (
     appointments,
     availability,
     break_glass,
+    chat,
     directory,
     doctor,
     doctor_patients,
@@ -258,4 +259,11 @@ urlpatterns += [
         records.attachment_upload,
         name="record_attachment_add",
     ),
+]
+
+# Consultation chat of an online appointment: the transcript (and sending without JavaScript),
+# and the doctor ending it. The live socket is ws/chat/<id>/ (core/routing.py).
+urlpatterns += [
+    path("appointments/<uuid:public_id>/chat/", chat.chat_page, name="appointment_chat"),
+    path("appointments/<uuid:public_id>/chat/end/", chat.chat_end, name="appointment_chat_end"),
 ]
