@@ -17,6 +17,7 @@ servers, which share SECRET_KEY with this process (the session's auth hash depen
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -29,6 +30,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 
@@ -36,7 +38,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
+from clinic.models import ChatMessage, ConsultationMode
+from core.consumers import CLOSE_FORBIDDEN
 from core.services import notification_create
 from tests.factories import local_datetime, make_appointment, make_doctor
 
@@ -156,11 +161,15 @@ def _start(name: str, workdir: Path) -> Daphne:
     return Daphne(name, port, process, logfile)
 
 
-def _stop(server: Daphne) -> None:
-    if server.process.poll() is None:
+def _stop(servers: list[Daphne]) -> None:
+    """SIGTERM to every server at once, then SIGKILL to whatever is left after 5 s."""
+    running = [s for s in servers if s.process.poll() is None]
+    for server in running:
         server.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    for server in running:
         try:
-            server.process.wait(timeout=5)
+            server.process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.process.pid, signal.SIGKILL)
@@ -191,8 +200,7 @@ def servers(django_db_setup, tmp_path_factory) -> Iterator[tuple[Daphne, Daphne]
             _wait_healthy(server)
         yield started[0], started[1]
     finally:
-        for server in started:
-            _stop(server)
+        _stop(started)
 
 
 @pytest.fixture
@@ -231,13 +239,15 @@ def session_for(servers) -> Iterator[Callable]:
     import redis
     from django.contrib.sessions.backends.cached_db import KEY_PREFIX
 
-    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    from hospital import settings as server_settings  # the prefix before the test's override
+
+    prefix = server_settings.CACHES["default"].get("KEY_PREFIX", "")
     redis_client = redis.Redis.from_url(os.environ["REDIS_URL"])
     try:
         for key in keys:
-            redis_client.delete(*redis_client.keys(f"{prefix}:*:{KEY_PREFIX}{key}"))
-    except redis.ResponseError:  # delete() of nothing: no server cached this session
-        pass
+            cached = list(redis_client.scan_iter(match=f"{prefix}:*:{KEY_PREFIX}{key}"))
+            if cached:
+                redis_client.delete(*cached)
     finally:
         redis_client.close()
 
@@ -434,3 +444,52 @@ def test_a_socket_from_a_foreign_origin_is_refused(servers, daphne_b, session_fo
             open_timeout=RECEIVE_TIMEOUT,
         )
     assert refused.value.response.status_code == 403
+
+
+# --- consultation chat ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def online_visit(amina, dr_clara):
+    """Amina's online consultation with Dr Clara, started 5 minutes ago: the chat is open."""
+    return make_appointment(
+        make_doctor(dr_clara),
+        amina.patient,
+        timezone.now() - timedelta(minutes=5),
+        mode=ConsultationMode.ONLINE,
+    )
+
+
+def test_a_chat_message_sent_through_one_server_reaches_the_other_participant_on_the_other(
+    servers, daphne_a, daphne_b, session_for, open_socket, amina, dr_clara, online_visit
+):
+    path = f"/ws/chat/{online_visit.public_id}/"
+    amina_on_a = open_socket(daphne_a, path, session_for(amina))
+    clara_on_b = open_socket(daphne_b, path, session_for(dr_clara))
+    # Each socket first gets the transcript so far (empty): the room is joined on both.
+    for ws in (amina_on_a, clara_on_b):
+        assert receive_until(ws, lambda m: 'id="chat-transcript"' in m, servers)
+
+    amina_on_a.send(json.dumps({"body": "Hello doctor <b>it hurts</b> & more"}))
+
+    message = receive_until(clara_on_b, lambda m: "chat-message-" in m, servers)
+    stored = ChatMessage.objects.get(appointment=online_visit)
+    assert f'id="chat-message-{stored.public_id}"' in message
+    assert "Hello doctor &lt;b&gt;it hurts&lt;/b&gt; &amp; more" in message
+    assert "<b>it hurts</b>" not in message
+    # The sender's own socket on A has it too, as hers.
+    mine = receive_until(amina_on_a, lambda m: f"chat-message-{stored.public_id}" in m, servers)
+    assert "chat-message-mine" in mine
+
+
+def test_an_outsider_cannot_join_the_chat_on_either_server(
+    servers, session_for, open_socket, ben, online_visit
+):
+    from websockets.exceptions import ConnectionClosed
+
+    ben_cookies = session_for(ben)
+    for server in servers:
+        ws = open_socket(server, f"/ws/chat/{online_visit.public_id}/", ben_cookies)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=RECEIVE_TIMEOUT)
+        assert closed.value.rcvd.code == CLOSE_FORBIDDEN
