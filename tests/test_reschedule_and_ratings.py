@@ -266,8 +266,11 @@ def test_rescheduling_emails_both_calendar_updates_and_tells_the_doctor(client_f
 
     visit.refresh_from_db()
     new = visit.rescheduled_to
-    moved, booked = mail.outbox
+    moved, booked = [message for message in mail.outbox if message.attachments]
     assert [moved.to, booked.to] == [[amina.email], [amina.email]]
+    # The doctor's notice comes by her own notification email.
+    (to_doctor,) = [message for message in mail.outbox if not message.attachments]
+    assert to_doctor.to == [visit.doctor.user.email] and "moved" in to_doctor.subject
     assert "moved" in moved.subject.lower() and "confirmed" in booked.subject.lower()
     assert "has been moved to" in moved.body
     for message, method, appointment, start in (

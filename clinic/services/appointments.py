@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from clinic.models import Appointment, Doctor, Patient, WaitlistOffer
 from clinic.permissions import user_may_book_for
 from clinic.scheduling import hospital_zone, slots_free, slots_generate
-from core.models import AuditEvent, Role
-from core.services import audit_record, notification_create
+from core.models import AuditEvent, NotificationKind, Role
+from core.services import audit_record, notification_create, notification_email_wanted
 
 
 class SchedulingError(Exception):
@@ -105,7 +105,8 @@ def _lock_doctor(doctor: Doctor) -> Doctor:
 
 
 def _appointment_email(appointment: Appointment, *, method: str) -> None:
-    """Email the patient's login and the booker, with the calendar file attached."""
+    """Email the patient's login and the booker, with the calendar file attached, unless they
+    chose not to get appointment emails."""
     from django.conf import settings
     from django.core.mail import EmailMessage
     from django.template.loader import render_to_string
@@ -131,6 +132,8 @@ def _appointment_email(appointment: Appointment, *, method: str) -> None:
     subject = subject % {"when": f"{when:%a %d %b, %H:%M}"}
     ics = appointment_ics(appointment, method=method)
     for recipient in _reminder_recipients(appointment):
+        if not notification_email_wanted(recipient, NotificationKind.APPOINTMENT):
+            continue
         body = render_to_string(
             "clinic/email/appointment_update.txt",
             {
@@ -152,25 +155,30 @@ def _appointment_email(appointment: Appointment, *, method: str) -> None:
 
 
 def _notify_booking(appointment: Appointment) -> None:
-
+    """Tell the doctor, the booker and the patient's own login. The doctor's notice comes by
+    email as she prefers; the others get `_appointment_email` with the calendar file."""
     when = appointment.start_at.astimezone(hospital_zone())
     link = reverse("appointment_detail", args=[appointment.public_id])
     notification_create(
         recipient=appointment.doctor.user,
         title=_("New appointment on %(when)s") % {"when": f"{when:%d %b %H:%M}"},
         link=link,
+        kind=NotificationKind.APPOINTMENT,
     )
-    notification_create(
-        recipient=appointment.booked_by,
-        title=_("Appointment booked with %(doctor)s on %(when)s")
-        % {"doctor": appointment.doctor, "when": f"{when:%d %b %H:%M}"},
-        link=link,
-    )
+    for recipient in _reminder_recipients(appointment):
+        notification_create(
+            recipient=recipient,
+            title=_("Appointment booked with %(doctor)s on %(when)s")
+            % {"doctor": appointment.doctor, "when": f"{when:%d %b %H:%M}"},
+            link=link,
+            kind=NotificationKind.APPOINTMENT,
+            email=False,
+        )
 
 
 def _notify_reschedule(old: Appointment, successor: Appointment, by) -> None:
-    """Tell the doctor (unless she moved it herself) and the booker where the visit went."""
-
+    """Tell the doctor (unless she moved it herself), the booker and the patient's own login
+    where the visit went; the latter two get the calendar emails instead of this one's."""
     zone = hospital_zone()
     moves = {
         "from": f"{old.start_at.astimezone(zone):%d %b %H:%M}",
@@ -182,25 +190,44 @@ def _notify_reschedule(old: Appointment, successor: Appointment, by) -> None:
             recipient=old.doctor.user,
             title=_("Appointment moved from %(from)s to %(to)s") % moves,
             link=link,
+            kind=NotificationKind.APPOINTMENT,
         )
-    notification_create(
-        recipient=successor.booked_by,
-        title=_("Appointment with %(doctor)s moved to %(to)s") % {**moves, "doctor": old.doctor},
-        link=link,
-    )
+    for recipient in _reminder_recipients(successor):
+        notification_create(
+            recipient=recipient,
+            title=_("Appointment with %(doctor)s moved to %(to)s")
+            % {**moves, "doctor": old.doctor},
+            link=link,
+            kind=NotificationKind.APPOINTMENT,
+            email=False,
+        )
 
 
 def _notify_cancel(appointment: Appointment, by) -> None:
-    """Tell the doctor of a cancellation she did not make herself (her agenda refreshes live)."""
-
-    if by.pk == appointment.doctor.user_id:
-        return
+    """Tell whoever did not cancel it themself: the doctor (her agenda refreshes live), and the
+    booker and the patient's own login when the doctor or an admin cancelled. These two get
+    the calendar email instead of this one's."""
     when = appointment.start_at.astimezone(hospital_zone())
-    notification_create(
-        recipient=appointment.doctor.user,
-        title=_("Appointment cancelled: %(when)s") % {"when": f"{when:%d %b %H:%M}"},
-        link=reverse("appointment_detail", args=[appointment.public_id]),
-    )
+    link = reverse("appointment_detail", args=[appointment.public_id])
+    if by.pk != appointment.doctor.user_id:
+        notification_create(
+            recipient=appointment.doctor.user,
+            title=_("Appointment cancelled: %(when)s") % {"when": f"{when:%d %b %H:%M}"},
+            link=link,
+            kind=NotificationKind.APPOINTMENT,
+        )
+    for recipient in _reminder_recipients(appointment):
+        if recipient.pk == by.pk:
+            continue
+        notification_create(
+            recipient=recipient,
+            title=_("Your appointment with %(doctor)s on %(when)s was cancelled")
+            % {"doctor": appointment.doctor, "when": f"{when:%d %b %H:%M}"},
+            body=appointment.cancellation_reason,
+            link=link,
+            kind=NotificationKind.APPOINTMENT,
+            email=False,
+        )
 
 
 @transaction.atomic
@@ -247,7 +274,7 @@ def appointment_book(
         details={"patient": str(patient.public_id), "doctor": str(doctor.public_id)},
     )
     _notify_booking(appointment)
-    transaction.on_commit(lambda: _appointment_email(appointment, method="REQUEST"))
+    transaction.on_commit(lambda: _appointment_email(appointment, method="REQUEST"), robust=True)
     return appointment
 
 
@@ -314,7 +341,7 @@ def appointment_cancel(
         details={"status": "cancelled"},
     )
     _notify_cancel(appointment, by)
-    transaction.on_commit(lambda: _appointment_email(appointment, method="CANCEL"))
+    transaction.on_commit(lambda: _appointment_email(appointment, method="CANCEL"), robust=True)
     _offer_freed_slot_on_commit(appointment, now)
     return appointment
 
@@ -371,8 +398,8 @@ def appointment_reschedule(
     )
     _notify_reschedule(appointment, successor, by)
     # Two calendar updates: the old event (its own UID) is cancelled, the new one requested.
-    transaction.on_commit(lambda: _appointment_email(appointment, method="CANCEL"))
-    transaction.on_commit(lambda: _appointment_email(successor, method="REQUEST"))
+    transaction.on_commit(lambda: _appointment_email(appointment, method="CANCEL"), robust=True)
+    transaction.on_commit(lambda: _appointment_email(successor, method="REQUEST"), robust=True)
     _offer_freed_slot_on_commit(appointment, now)
     return successor
 
@@ -419,14 +446,17 @@ def appointment_confirm(*, appointment: Appointment, by, now: datetime | None = 
         locked, by, Appointment.Status.CONFIRMED, "confirmed_at", _("confirmed"), now
     )
     when = confirmed.start_at.astimezone(hospital_zone())
-    notification_create(
-        recipient=confirmed.booked_by,
-        title=_("%(doctor)s confirmed the appointment on %(when)s")
-        % {"doctor": confirmed.doctor, "when": f"{when:%d %b %H:%M}"},
-        link=reverse("appointment_detail", args=[confirmed.public_id]),
-    )
+    for recipient in _reminder_recipients(confirmed):
+        notification_create(
+            recipient=recipient,
+            title=_("%(doctor)s confirmed the appointment on %(when)s")
+            % {"doctor": confirmed.doctor, "when": f"{when:%d %b %H:%M}"},
+            link=reverse("appointment_detail", args=[confirmed.public_id]),
+            kind=NotificationKind.APPOINTMENT,
+            email=False,
+        )
     # The booker's calendar turns the tentative entry into a confirmed one.
-    transaction.on_commit(lambda: _appointment_email(confirmed, method="REQUEST"))
+    transaction.on_commit(lambda: _appointment_email(confirmed, method="REQUEST"), robust=True)
     return confirmed
 
 
@@ -513,10 +543,15 @@ def appointment_remind(*, appointment_id: int, which: str, now: datetime | None 
                 recipient=recipient,
                 title=_("Reminder: appointment with %(doctor)s on %(when)s")
                 % {"doctor": appointment.doctor, "when": f"{when:%d %b %H:%M}"},
+                link=reverse("appointment_detail", args=[appointment.public_id]),
+                kind=NotificationKind.REMINDER,
+                email=False,
             )
-            transaction.on_commit(
-                lambda recipient=recipient: _reminder_email(appointment, recipient)
-            )
+            if notification_email_wanted(recipient, NotificationKind.REMINDER):
+                transaction.on_commit(
+                    lambda recipient=recipient: _reminder_email(appointment, recipient),
+                    robust=True,
+                )
     return True
 
 
@@ -545,5 +580,7 @@ def appointment_mark_no_show_if_missed(*, appointment_id: int, now: datetime | N
             recipient=appointment.doctor.user,
             title=_("Marked as no-show: %(patient)s, %(when)s")
             % {"patient": appointment.patient, "when": f"{when:%d %b %H:%M}"},
+            link=reverse("appointment_detail", args=[appointment.public_id]),
+            kind=NotificationKind.APPOINTMENT,
         )
     return True

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from guardian.shortcuts import get_users_with_perms
 
 from clinic.models import BreakGlassAccess, Doctor, Patient
-from core.models import AuditEvent, Role, User
+from core.models import AuditEvent, NotificationKind, Role, User
 from core.services import audit_record, notification_create
 
 REASON_MIN_LENGTH = 20
@@ -103,6 +103,7 @@ def break_glass_open(
             body=_("%(doctor)s opened the records of %(patient)s. Reason: %(reason)s")
             % {"doctor": doctor_name, "patient": patient, "reason": reason},
             link=review_link,
+            kind=NotificationKind.EMERGENCY_ACCESS,
         )
     log_link = f"{reverse('access_log')}?patient={patient.public_id}"
     if patient.user_id and patient.user.is_active:
@@ -111,6 +112,7 @@ def break_glass_open(
             title=_("Emergency access to your records by %(doctor)s") % {"doctor": doctor_name},
             body=reason,
             link=log_link,
+            kind=NotificationKind.EMERGENCY_ACCESS,
         )
     readers = get_users_with_perms(
         patient,
@@ -125,6 +127,7 @@ def break_glass_open(
             % {"patient": patient, "doctor": doctor_name},
             body=reason,
             link=log_link,
+            kind=NotificationKind.EMERGENCY_ACCESS,
         )
     return access
 

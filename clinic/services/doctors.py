@@ -20,8 +20,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinic.models import Appointment, CredentialDocument, Doctor, Language, Specialty
-from core.models import AuditEvent, Role, User
-from core.services import audit_record, notification_create, session_sockets_close, user_set_role
+from core.models import AuditEvent, NotificationKind, Role, User
+from core.services import (
+    audit_record,
+    notification_create,
+    notification_email_wanted,
+    session_sockets_close,
+    user_set_role,
+)
 
 MAX_DOCUMENTS = 5
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
@@ -125,12 +131,17 @@ def _notify_admins_of_application(doctor: Doctor, *, resubmitted: bool) -> None:
     # The review screen comes with the CMS; until then the operations page counts them.
     link = reverse("admin_home")
     for admin in _admins():
-        notification_create(recipient=admin, title=title, body=body, link=link)
+        notification_create(
+            recipient=admin, title=title, body=body, link=link, kind=NotificationKind.ACCOUNT
+        )
 
 
 def _applicant_email(doctor_id: int, *, template: str, subject: str) -> None:
-    """Email the applicant about their application. The subject names no health detail."""
+    """Email the applicant about their application, unless they chose not to get account
+    emails. The subject names no health detail."""
     doctor = Doctor.objects.select_related("user", "specialty").get(pk=doctor_id)
+    if not notification_email_wanted(doctor.user, NotificationKind.ACCOUNT):
+        return
     context = {
         "doctor": doctor,
         "recipient": doctor.user,
@@ -331,6 +342,9 @@ def doctor_verify(*, doctor: Doctor, by: User, request: HttpRequest | None = Non
             "it is required for staff accounts."
         ),
         link=reverse("doctor_application"),
+        kind=NotificationKind.ACCOUNT,
+        # The applicant's own email says more (how to sign in, two-factor set-up).
+        email=False,
     )
     doctor_id = doctor.pk
     transaction.on_commit(
@@ -338,7 +352,8 @@ def doctor_verify(*, doctor: Doctor, by: User, request: HttpRequest | None = Non
             doctor_id,
             template="clinic/email/doctor_verified.txt",
             subject=_("Your doctor account is ready"),
-        )
+        ),
+        robust=True,
     )
     return doctor
 
@@ -376,6 +391,8 @@ def doctor_reject(
         title=_("Your doctor application was not approved"),
         body=reason,
         link=reverse("doctor_application"),
+        kind=NotificationKind.ACCOUNT,
+        email=False,
     )
     doctor_id = doctor.pk
     transaction.on_commit(
@@ -383,7 +400,8 @@ def doctor_reject(
             doctor_id,
             template="clinic/email/doctor_rejected.txt",
             subject=_("Your doctor application"),
-        )
+        ),
+        robust=True,
     )
     return doctor
 

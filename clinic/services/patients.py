@@ -17,7 +17,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from clinic.models import Patient, PatientDelegate, PatientInvitation, PatientScope
 from clinic.permissions import Capability, patient_access
-from core.models import AuditEvent, Role
+from core.models import AuditEvent, NotificationKind, Role
 from core.services import audit_record, notification_create
 
 
@@ -465,7 +465,9 @@ def proxy_invitation_accept(
         "patient": patient,
     }
     for recipient in {patient.user, invitation.invited_by} - {None}:
-        notification_create(recipient=recipient, title=title, link=reverse("family"))
+        notification_create(
+            recipient=recipient, title=title, link=reverse("family"), kind=NotificationKind.FAMILY
+        )
     return delegate
 
 
@@ -515,6 +517,7 @@ def delegate_revoke(
             recipient=delegate.user,
             title=_("You can no longer act for %(patient)s.") % {"patient": delegate.patient},
             link=reverse("family"),
+            kind=NotificationKind.FAMILY,
         )
     return True
 
@@ -705,11 +708,14 @@ def _claim_complete(invitation: PatientInvitation, *, by, request, now: datetime
             )
             % {"patient": patient},
             link=reverse("family"),
+            kind=NotificationKind.FAMILY,
         )
     if invitation.invited_by.pk not in set(patient.delegates.values_list("user_id", flat=True)):
         notification_create(
             recipient=invitation.invited_by,
             title=_("%(patient)s now manages their own account.") % {"patient": patient},
+            link=reverse("family"),
+            kind=NotificationKind.FAMILY,
         )
     return patient
 
@@ -738,6 +744,7 @@ def minors_access_end(*, now: datetime | None = None) -> int:
                 title=_("%(patient)s has turned 18: your access to their account has ended.")
                 % {"patient": patient},
                 link=reverse("family"),
+                kind=NotificationKind.FAMILY,
             )
             if patient.user_id:
                 notification_create(
@@ -745,5 +752,6 @@ def minors_access_end(*, now: datetime | None = None) -> int:
                     title=_("You have turned 18: %(name)s no longer has access to your account.")
                     % {"name": delegate.user.get_full_name() or delegate.user.email},
                     link=reverse("family"),
+                    kind=NotificationKind.FAMILY,
                 )
     return ended

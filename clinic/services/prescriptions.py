@@ -28,7 +28,7 @@ from clinic.models import (
 from clinic.permissions import Capability, patient_access
 from clinic.scheduling import hospital_zone
 from clinic.services.appointments import appointment_complete
-from core.models import AuditEvent, Role
+from core.models import AuditEvent, NotificationKind, Role
 from core.services import audit_record, notification_create
 
 if TYPE_CHECKING:
@@ -161,6 +161,7 @@ def prescription_issue(
             recipient=recipient,
             title=_("%(doctor)s issued a prescription") % {"doctor": appointment.doctor},
             link=link,
+            kind=NotificationKind.PRESCRIPTION,
         )
     return prescription
 
@@ -221,6 +222,7 @@ def refill_request(
         title=_("Refill requested for %(patient)s") % {"patient": prescription.patient},
         body=refill.note,
         link=reverse("doctor_refills"),
+        kind=NotificationKind.PRESCRIPTION,
     )
     return refill
 
@@ -300,7 +302,13 @@ def refill_decide(
     else:
         title = _("%(doctor)s declined your refill") % {"doctor": doctor}
         link = reverse("prescription_detail", args=[original.public_id])
-    notification_create(recipient=refill.requested_by, title=title, body=reason, link=link)
+    notification_create(
+        recipient=refill.requested_by,
+        title=title,
+        body=reason,
+        link=link,
+        kind=NotificationKind.PRESCRIPTION,
+    )
     return refill
 
 
@@ -522,6 +530,7 @@ def delivery_request(
             recipient=admin,
             title=_("New delivery request"),
             link=reverse("operations_deliveries"),
+            kind=NotificationKind.DELIVERY,
         )
     return delivery
 
@@ -585,7 +594,13 @@ def delivery_advance(
     )
     link = reverse("delivery_detail", args=[delivery.public_id])
     for recipient in _delivery_recipients(delivery):
-        notification_create(recipient=recipient, title=STEP_TITLES[status], body=note, link=link)
+        notification_create(
+            recipient=recipient,
+            title=STEP_TITLES[status],
+            body=note,
+            link=link,
+            kind=NotificationKind.DELIVERY,
+        )
     return delivery
 
 

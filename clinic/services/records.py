@@ -39,7 +39,7 @@ from clinic.models import (
 from clinic.permissions import Capability, patient_access
 from clinic.scheduling import hospital_zone
 from clinic.uploads import document_type, download_name
-from core.models import AuditEvent
+from core.models import AuditEvent, NotificationKind
 from core.services import audit_record, notification_create
 
 # Visit notes, diagnoses, findings and annotations: long enough for a discharge letter.
@@ -307,6 +307,7 @@ def record_review(
                 title=_("A new result is available"),
                 body=_("Open your records to read it."),
                 link=link,
+                kind=NotificationKind.RECORD,
             )
     return record
 

@@ -24,8 +24,8 @@ from clinic.models import Appointment, Doctor, Patient, WaitlistEntry, WaitlistO
 from clinic.permissions import user_may_book_for
 from clinic.scheduling import booking_window, hospital_zone, slots_free
 from clinic.services.appointments import SchedulingError, _lock_doctor, appointment_book
-from core.models import AuditEvent
-from core.services import audit_record, notification_create
+from core.models import AuditEvent, NotificationKind
+from core.services import audit_record, notification_create, notification_email_wanted
 
 logger = logging.getLogger(__name__)
 
@@ -307,10 +307,14 @@ def _notify_offer(offer: WaitlistOffer) -> None:
             title=_("A time with %(doctor)s is free: %(when)s. Accept by %(until)s.")
             % {"doctor": offer.doctor, "when": f"{when:%d %b %H:%M}", "until": f"{until:%H:%M}"},
             link=link,
+            kind=NotificationKind.WAITLIST,
+            # The offer's own email says more (how, where, until when).
+            email=False,
         )
-        transaction.on_commit(
-            lambda recipient=recipient: _offer_email(offer.pk, recipient), robust=True
-        )
+        if notification_email_wanted(recipient, NotificationKind.WAITLIST):
+            transaction.on_commit(
+                lambda recipient=recipient: _offer_email(offer.pk, recipient), robust=True
+            )
 
 
 def _offer_email(offer_id: int, recipient) -> None:
@@ -451,6 +455,9 @@ def waitlist_offers_expire(*, now: datetime | None = None) -> int:
                     )
                     % {"when": f"{when:%d %b %H:%M}", "doctor": offer.doctor},
                     link=reverse("waitlist_list"),
+                    kind=NotificationKind.WAITLIST,
+                    # The offer's email said what happens when it lapses; no second email.
+                    email=False,
                 )
         expired += 1
         try:
