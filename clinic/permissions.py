@@ -30,6 +30,7 @@ from clinic.models import (
     Prescription,
     RecordAttachment,
     RefillRequest,
+    SOSRequest,
     WaitlistEntry,
     WaitlistOffer,
 )
@@ -545,3 +546,71 @@ def chat_is_open(appointment: Appointment, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     opens_at, closes_at = chat_window(appointment)
     return opens_at <= now < closes_at
+
+
+# --- SOS emergency requests ----------------------------------------------------------------------
+
+REQUEST_SOS = "clinic.request_sos_patient"
+
+
+def patients_user_may_request_sos_for(user) -> QuerySet[Patient]:
+    """The user's own patient record and every patient they hold `request_sos_patient` on."""
+    if not user.is_authenticated or user.role != Role.PATIENT:
+        return Patient.objects.none()
+    granted = get_objects_for_user(user, REQUEST_SOS, klass=Patient, accept_global_perms=False)
+    return Patient.objects.filter(Q(user=user) | Q(pk__in=granted.values("pk")))
+
+
+@dataclass(frozen=True)
+class SOSAccess:
+    """How a user stands to one SOS request: on the patient's side (the patient, or a delegate
+    with the SOS scope: follows and may cancel it) or on the staff side (an admin, a doctor on
+    duty, or the doctor who acknowledged it: sees the emergency summary and handles it)."""
+
+    sos: SOSRequest
+    patient_side: bool = False
+    staff: bool = False
+    acting_for_patient: bool = False
+
+
+def sos_access(user, sos: SOSRequest) -> SOSAccess | None:
+    """The user's access to the request, None when they may not know it exists (404), and an
+    access with neither side for a doctor off duty (she knows SOS requests exist: 403)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if user.role == Role.PATIENT:
+        access = patient_access(user, sos.patient)
+        if not access.may(Capability.REQUEST_SOS):
+            return None
+        return SOSAccess(sos=sos, patient_side=True, acting_for_patient=access.acting_for_patient)
+    if user.role == Role.ADMIN:
+        return SOSAccess(sos=sos, staff=True)
+    if user.role == Role.DOCTOR:
+        doctor = getattr(user, "doctor", None)
+        if doctor is None or not doctor.is_verified:
+            return None
+        on_call = doctor.on_duty_since is not None or sos.acknowledged_by_id == user.pk
+        return SOSAccess(sos=sos, staff=on_call)
+    return None
+
+
+def get_sos_for_user(
+    request: HttpRequest, public_id: UUID, *, handle: bool = False
+) -> tuple[SOSRequest, SOSAccess]:
+    """The SOS request and the user's access to it: 404 for anyone who may not know it exists
+    (other patients, editors, unverified doctors); 403 for a verified doctor off duty, and,
+    with `handle` (a staff action), for the patient's side."""
+    try:
+        sos = SOSRequest.objects.select_related(
+            "patient__user", "raised_by", "acknowledged_by", "closed_by"
+        ).get(public_id=public_id)
+    except SOSRequest.DoesNotExist:
+        raise Http404 from None
+    access = sos_access(request.user, sos)
+    if access is None:
+        raise Http404
+    if handle and not access.staff:
+        raise PermissionDenied
+    if not (access.staff or access.patient_side):
+        raise PermissionDenied
+    return sos, access

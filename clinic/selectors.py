@@ -27,6 +27,7 @@ from clinic.models import (
     MedicalRecord,
     Patient,
     RecordAttachment,
+    SOSRequest,
 )
 from clinic.permissions import (
     PatientAccess,
@@ -42,7 +43,7 @@ from clinic.scheduling import (
     slots_free,
     slots_generate,
 )
-from core.models import AuditEvent
+from core.models import AuditEvent, Role
 
 # How far ahead the directory looks for each doctor's next free slot.
 DIRECTORY_DAYS = 14
@@ -545,3 +546,47 @@ def chat_transcript(
         for message in rows
     ]
     return lines, has_earlier
+
+
+# --- SOS emergency requests ----------------------------------------------------------------------
+
+
+def _sos_rows() -> QuerySet:
+    return SOSRequest.objects.select_related(
+        "patient__user", "raised_by", "acknowledged_by", "closed_by"
+    )
+
+
+def _sees_every_sos(user) -> bool:
+    """Admins and doctors on duty see every request; anyone else only what they acknowledged."""
+    if user.role == Role.ADMIN:
+        return True
+    doctor = getattr(user, "doctor", None)
+    return doctor is not None and doctor.on_duty_since is not None
+
+
+def sos_board_open(user) -> list:
+    """The open requests a staff member handles, newest first: all of them for admins and
+    doctors on duty; for a doctor off duty only those she acknowledged."""
+    rows = _sos_rows().filter(status__in=SOSRequest.OPEN_STATUSES)
+    if not _sees_every_sos(user):
+        rows = rows.filter(acknowledged_by=user)
+    return list(rows.order_by("-created_at", "-id"))
+
+
+def sos_board_closed(user, *, limit: int = 10) -> list:
+    """The requests closed most recently (the same rule as `sos_board_open` for who sees)."""
+    rows = _sos_rows().filter(status__in=SOSRequest.CLOSED_STATUSES)
+    if not _sees_every_sos(user):
+        rows = rows.filter(acknowledged_by=user)
+    return list(rows.order_by("-closed_at", "-id")[:limit])
+
+
+def sos_requests_of(patients: QuerySet[Patient], *, limit: int = 10) -> list:
+    """The latest requests for the patients a user raises SOS for (the patient's SOS page)."""
+    return list(_sos_rows().filter(patient__in=patients).order_by("-created_at", "-id")[:limit])
+
+
+def sos_with_history(sos_id: int):
+    """One request with its history, each step's actor joined."""
+    return _sos_rows().prefetch_related("events__actor").get(pk=sos_id)

@@ -59,3 +59,19 @@ def minors_access_end_daily() -> int:
     """Daily: a guardian's access to a dependent ends on the dependent's 18th birthday. A run
     that comes late catches up; a second run the same day finds nothing left to end."""
     return minors_access_end(now=timezone.now())
+
+
+def sos_escalate(sos_id: int) -> bool:
+    """The one-off job scheduled when an SOS is raised: escalate it to every admin if nobody
+    has acknowledged it in time. Running it again (or after the minute job) does nothing."""
+    from clinic.services.sos import sos_escalate as escalate
+
+    return escalate(sos_id=sos_id)
+
+
+def sos_escalate_overdue() -> int:
+    """Every minute: the backstop for a lost one-off job. Escalates each overdue open SOS
+    request once; a second run finds nothing left to claim."""
+    from clinic.services.sos import sos_escalate_overdue as escalate_overdue
+
+    return escalate_overdue()

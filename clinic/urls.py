@@ -12,6 +12,7 @@ from clinic.views import (
     patients,
     prescriptions,
     records,
+    sos,
     waitlist,
 )
 
@@ -266,4 +267,22 @@ urlpatterns += [
 urlpatterns += [
     path("appointments/<uuid:public_id>/chat/", chat.chat_page, name="appointment_chat"),
     path("appointments/<uuid:public_id>/chat/end/", chat.chat_end, name="appointment_chat_end"),
+]
+
+# SOS: the patient's button and status page, the staff board, going on duty, the actions.
+urlpatterns += [
+    path("sos/", sos.sos_page, name="sos"),
+    path("sos/board/", sos.sos_board, name="sos_board"),
+    path("sos/duty/", sos.sos_duty, name="sos_duty"),
+    path("sos/<uuid:public_id>/", sos.sos_detail, name="sos_detail"),
+    *[
+        path(f"sos/<uuid:public_id>/{action}/", sos.sos_action, {"action": action}, name=name)
+        for action, name in (
+            ("acknowledge", "sos_acknowledge"),
+            ("dispatch", "sos_dispatch"),
+            ("resolve", "sos_resolve"),
+            ("false-alarm", "sos_false_alarm"),
+            ("cancel", "sos_cancel"),
+        )
+    ],
 ]

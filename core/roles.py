@@ -23,6 +23,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "core.view_auditevent",
         "core.view_user",
         "core.change_user",
+        "clinic.view_sosrequest",
     ],
 }
 

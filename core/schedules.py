@@ -27,6 +27,11 @@ PERIODIC_SCHEDULES: dict[str, dict] = {
         "func": "clinic.tasks.minors_access_end_daily",
         "schedule_type": Schedule.DAILY,
     },
+    "Escalate unacknowledged SOS requests": {
+        "func": "clinic.tasks.sos_escalate_overdue",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
 }
 
 

@@ -20,6 +20,7 @@ from clinic.selectors import (
     appointments_upcoming_for_user,
     doctor_agenda,
     doctor_applications_pending_count,
+    sos_board_open,
 )
 from core.htmx import render_page
 from core.models import Role
@@ -83,6 +84,7 @@ def doctor_home(request: HttpRequest) -> HttpResponse:
         "doctor": doctor,
         "agenda": list(doctor_agenda(doctor, timezone.localdate())) if doctor else [],
         "notifications": notifications_latest(request.user),
+        "duty_next": "home",
     }
     return render_page(
         request,
@@ -97,6 +99,7 @@ def doctor_home(request: HttpRequest) -> HttpResponse:
 def admin_home(request: HttpRequest) -> HttpResponse:
     context = {
         "pending_applications": doctor_applications_pending_count(),
+        "sos_open": sos_board_open(request.user),
         "notifications": notifications_latest(request.user),
     }
     return render_page(
