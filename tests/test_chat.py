@@ -429,3 +429,45 @@ def test_an_unknown_id_is_404(amina, client_for):
 
 def test_wrong_method_is_405(online, amina, client_for):
     assert client_for(amina).put(_url(online)).status_code == 405
+
+
+# --- Links to the chat ---------------------------------------------------------------------------
+
+
+def test_the_appointment_page_links_participants_to_the_chat(
+    online, amina, grace, paul, ada, client_for
+):
+    url = _url(online)
+    detail = reverse("appointment_detail", args=[online.public_id])
+
+    for participant in (amina, grace):
+        html = client_for(participant).get(detail).content.decode()
+        assert f'href="{url}"' in html and "Open chat" in html
+    # Who sees the appointment but not the chat gets no link to it.
+    for onlooker in (paul, ada):
+        response = client_for(onlooker).get(detail)
+        assert response.status_code == 200
+        assert url not in response.content.decode()
+
+
+def test_the_doctor_agenda_and_home_link_open_chats_and_past_transcripts(
+    online, clara, amina, ben, dr_clara, client_for
+):
+    earlier_today = timezone.localtime(online.start_at) - timedelta(hours=3)
+    past = make_appointment(
+        clara,
+        ben.patient,
+        earlier_today,
+        mode=ConsultationMode.ONLINE,
+        status=Appointment.Status.COMPLETED,
+    )
+    in_person = make_appointment(clara, ben.patient, online.start_at - timedelta(minutes=90))
+    client = client_for(dr_clara)
+    day = timezone.localtime(online.start_at).date().isoformat()
+
+    for page in (f"{reverse('doctor_agenda')}?day={day}", reverse("doctor_home")):
+        html = client.get(page).content.decode()
+        assert f'<a href="{_url(online)}">Open chat</a>' in html, page
+        if timezone.localtime(past.start_at).date() == timezone.localtime(online.start_at).date():
+            assert f'<a href="{_url(past)}">Chat transcript</a>' in html, page
+        assert _url(in_person) not in html
