@@ -13,8 +13,13 @@
 
   // Toasts pushed over the WebSocket fade out on their own after a while; regions that show
   // live data (the doctor's agenda) listen for "notificationReceived" and refresh themselves.
-  document.body.addEventListener("htmx:wsAfterMessage", function () {
-    htmx.trigger(document.body, "notificationReceived");
+  // Only a new notification is news: not a count sent because one was read in another tab,
+  // nor a message on another page socket (a chat room).
+  document.body.addEventListener("htmx:wsAfterMessage", function (event) {
+    var message = (event.detail && event.detail.message) || "";
+    if (event.target.id === "live-notifications" && message.indexOf("data-notification=") !== -1) {
+      htmx.trigger(document.body, "notificationReceived");
+    }
     // The "nothing yet" line goes once a live item has arrived above it.
     var empty = document.getElementById("notification-items-empty");
     if (empty && empty.parentElement.children.length > 1) { empty.remove(); }
