@@ -269,3 +269,43 @@ def demo_application_seed(doctor: Doctor) -> None:
         description="Medical licence",
     )
     document.file.save("licence.pdf", ContentFile(DEMO_LICENCE_PDF), save=True)
+
+
+def demo_sos_seed(*, amina, clara: Doctor) -> None:
+    """Dr Weiss on duty, and one past SOS of Amina's that she acknowledged after 40 seconds and
+    resolved (so the CMS shows a response time). Run once (skipped when Amina has any SOS); the
+    alerts of that past request are marked read: they are history."""
+    from django.urls import reverse
+
+    from clinic.models import SOSRequest
+    from clinic.services.sos import (
+        doctor_set_on_duty,
+        sos_acknowledge,
+        sos_dispatch,
+        sos_raise,
+        sos_resolve,
+    )
+    from core.models import Notification, NotificationKind
+
+    if clara.on_duty_since is None:
+        doctor_set_on_duty(doctor=clara, on_duty=True)
+    if not SOSRequest.objects.filter(patient=amina.patient).exists():
+        raised = timezone.now() - timedelta(days=3, hours=2)
+        sos, _created = sos_raise(
+            by=amina,
+            patient=amina.patient,
+            description="Heart racing and dizzy after climbing the stairs",
+            place="Home, Lindenstraße 12, 3rd floor",
+            now=raised,
+        )
+        sos_acknowledge(sos=sos, by=clara.user, now=raised + timedelta(seconds=40))
+        sos_dispatch(sos=sos, by=clara.user, now=raised + timedelta(seconds=95))
+        sos_resolve(
+            sos=sos,
+            by=clara.user,
+            note="Palpitations settled with rest; no ambulance needed. Review at the next visit.",
+            now=raised + timedelta(minutes=14),
+        )
+        Notification.objects.filter(
+            kind=NotificationKind.SOS, link=reverse("sos_detail", args=[sos.public_id])
+        ).update(read_at=raised + timedelta(minutes=15))

@@ -648,3 +648,22 @@ def test_the_cms_lists_sos_requests_with_response_times_for_admins_only(
         denied = client_for(user).get("/cms/sos-requests/")
         assert denied.status_code in (302, 403)
         assert "Amina Okafor" not in denied.content.decode()
+
+
+# --- The demo -----------------------------------------------------------------------------------
+
+
+def test_the_demo_has_dr_weiss_on_duty_and_a_resolved_sos_with_a_response_time():
+    from django.core.management import call_command
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+
+    sos = SOSRequest.objects.get()
+    assert sos.status == Status.RESOLVED
+    assert sos.patient.user.email == "amina.patient@demo.hospital"
+    assert (sos.acknowledged_at - sos.created_at).total_seconds() == 40
+    assert sos.acknowledged_by.email == "clara.doctor@demo.hospital"
+    assert sos.acknowledged_by.doctor.on_duty_since is not None
+    # Its alerts are history: nobody finds them unread.
+    assert not Notification.objects.filter(kind=NotificationKind.SOS, read_at__isnull=True).exists()

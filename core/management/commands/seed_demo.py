@@ -9,6 +9,7 @@ from clinic.demo import (
     demo_appointments_seed,
     demo_child_seed,
     demo_hours_seed,
+    demo_sos_seed,
 )
 from clinic.models import Doctor, Specialty
 from clinic.services.patients import patient_create_for_account
@@ -78,6 +79,7 @@ class Command(BaseCommand):
             omar=Doctor.objects.get(licence_number="LIC-PED-2002"),
         )
         demo_application_seed(Doctor.objects.get(licence_number="LIC-DERM-3003"))
+        demo_sos_seed(amina=amina, clara=Doctor.objects.get(licence_number="LIC-CARD-1001"))
         self.stdout.write(
             f"Demo data ready: {len(DEMO_USERS)} logins, password {DEMO_PASSWORD!r} (see README)"
         )
