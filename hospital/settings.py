@@ -186,7 +186,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "hospital:channels"},
+            "CONFIG": {
+                # Each socket waits for its messages with a 5-second blocking read (BZPOPMIN);
+                # redis-py 8's default 5-second socket timeout cut those reads off and crashed
+                # every idle socket (channels_redis#422), so the read waits as long as it must.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": "hospital:channels",
+            },
         }
     }
 else:

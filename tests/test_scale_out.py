@@ -51,6 +51,8 @@ HOST = "127.0.0.1"
 RECEIVE_TIMEOUT = 10
 # What "nothing arrives" waits for.
 QUIET_TIMEOUT = 1.0
+# Longer than channels_redis's blocking read of a socket's messages (5 s).
+IDLE_SECONDS = 7
 
 
 def _skip_reason() -> str | None:
@@ -398,6 +400,19 @@ def test_a_notification_made_in_another_process_reaches_her_sockets_on_both_serv
     assert receive_until(amina_on_b, is_hers, servers)
     assert receive_until(amina_on_a, is_hers, servers)
     assert receives_nothing(ben_on_b, is_hers)
+
+
+def test_a_socket_idle_longer_than_the_layers_blocking_read_still_receives(
+    servers, daphne_b, session_for, open_socket, amina
+):
+    """channels_redis waits for a socket's messages with BZPOPMIN, 5 s at a time; a Redis
+    client timeout at or under that (redis-py 8's default) crashed every idle socket."""
+    amina_on_b = open_socket(daphne_b, "/ws/notifications/", session_for(amina))
+    time.sleep(IDLE_SECONDS)
+
+    notification_create(recipient=amina, title="Still here after a quiet spell")
+
+    assert receive_until(amina_on_b, lambda m: "Still here after a quiet spell" in m, servers)
 
 
 def test_a_cancellation_on_one_server_reaches_the_doctors_socket_on_the_other(
