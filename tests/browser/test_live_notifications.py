@@ -121,3 +121,53 @@ def test_live_notification_replaces_the_empty_state(live_asgi, make_account, tab
         timeout=int(LIVE_WITHIN_S * 1000)
     )
     expect(latest).not_to_contain_text("No notifications yet.", timeout=1000)
+
+
+def test_reading_in_one_tab_updates_the_badge_in_the_other(live_asgi, make_account, tab):
+    amina = make_account("patient", "Amina", "Okafor")
+    _open_home_live(tab, amina)
+    for title in ("Your lab results are ready", "Appointment confirmed"):
+        notification_create_live(live_asgi, amina.user.pk, title)
+    # A second tab of the same browser (same session) on the notifications page.
+    other = tab.context.new_page()
+    other.add_init_script(WS_OPEN_FLAG)
+    other.goto("/notifications/")
+    other.wait_for_function("() => window.__liveSocketOpen === true", timeout=NAV_TIMEOUT_MS)
+    home_badge, list_badge = tab.page.locator("#unread-count"), other.locator("#unread-count")
+    expect(home_badge).to_have_text("2", timeout=UI_TIMEOUT_MS)
+    expect(list_badge).to_have_text("2", timeout=UI_TIMEOUT_MS)
+
+    # Mark one read on the list: the home tab's badge follows without a reload.
+    other.locator("#notification-items").get_by_role("button", name="Mark read").first.click()
+    expect(list_badge).to_have_text("1", timeout=NAV_TIMEOUT_MS)
+    expect(home_badge).to_have_text("1", timeout=int(LIVE_WITHIN_S * 1000))
+
+    # Mark all read: both are at zero.
+    other.get_by_role("button", name="Mark all read").click()
+    expect(list_badge).to_have_text("0", timeout=NAV_TIMEOUT_MS)
+    expect(home_badge).to_have_text("0", timeout=int(LIVE_WITHIN_S * 1000))
+    expect(home_badge).to_have_class("badge badge-empty", timeout=UI_TIMEOUT_MS)
+    assert tab.csp_violations() == [] and tab.errors == []
+
+
+def test_email_choices_are_saved_from_the_settings_page(live_asgi, make_account, tab):
+    amina = make_account("patient", "Amina", "Okafor")
+    _open_home_live(tab, amina)
+    page = tab.page
+    page.goto("/notifications/")
+    page.get_by_role("link", name="Choose which notifications also come by email").click()
+    expect(page).to_have_url(url_path_re("/notifications/settings/"), timeout=NAV_TIMEOUT_MS)
+    sos = page.get_by_label("SOS emergency requests")
+    expect(sos).to_be_checked(timeout=UI_TIMEOUT_MS)
+    expect(sos).to_be_disabled(timeout=UI_TIMEOUT_MS)
+
+    page.get_by_label("Bookings, confirmations, moves and cancellations").uncheck()
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.locator("#messages")).to_contain_text("Saved.", timeout=NAV_TIMEOUT_MS)
+    page.reload()
+    expect(page.get_by_label("Bookings, confirmations, moves and cancellations")).not_to_be_checked(
+        timeout=UI_TIMEOUT_MS
+    )
+    expect(page.get_by_label("Medical records and results")).to_be_checked(timeout=UI_TIMEOUT_MS)
+    assert tab.csp_violations() == [] and tab.errors == []
