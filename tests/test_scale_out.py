@@ -40,7 +40,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from clinic.models import ChatMessage, ConsultationMode
+from clinic.models import ChatMessage, ConsultationMode, SOSRequest
 from core.consumers import CLOSE_FORBIDDEN
 from core.services import notification_create
 from tests.factories import local_datetime, make_appointment, make_doctor
@@ -508,3 +508,54 @@ def test_an_outsider_cannot_join_the_chat_on_either_server(
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=RECEIVE_TIMEOUT)
         assert closed.value.rcvd.code == CLOSE_FORBIDDEN
+
+
+# --- SOS ------------------------------------------------------------------------------------
+
+
+def _on_duty(user):
+    doctor = make_doctor(user)
+    doctor.on_duty_since = timezone.now()
+    doctor.save(update_fields=["on_duty_since"])
+    return doctor
+
+
+def test_an_sos_raised_through_one_server_reaches_staff_on_both(
+    servers, daphne_a, daphne_b, session_for, open_socket, amina, dr_clara, ada
+):
+    _on_duty(dr_clara)
+    clara_on_b = open_socket(daphne_b, "/ws/sos/staff/", session_for(dr_clara))
+    ada_on_a = open_socket(daphne_a, "/ws/sos/staff/", session_for(ada))
+
+    status, headers, body = post_form(
+        daphne_a,
+        "/sos/",
+        "/sos/",
+        session_for(amina),
+        {
+            "patient": str(amina.patient.public_id),
+            "description": "Severe hypo, shaking",
+            "place": "Platform 2, Hauptbahnhof",
+        },
+    )
+
+    assert status == 302, f"{status}\n{body[:2000]}"
+    sos = SOSRequest.objects.get(patient=amina.patient)
+    assert headers["Location"] == f"/sos/{sos.public_id}/"
+    for ws in (clara_on_b, ada_on_a):
+        alert = receive_until(ws, lambda m: f'id="sos-{sos.public_id}"' in m, servers)
+        assert "Amina Okafor" in alert
+
+
+def test_the_staff_socket_refuses_patients_and_doctors_off_duty_on_either_server(
+    servers, session_for, open_socket, ben, dr_omar
+):
+    from websockets.exceptions import InvalidStatus
+
+    make_doctor(dr_omar)  # verified, not on duty
+    for user in (ben, dr_omar):
+        cookies = session_for(user)
+        for server in servers:
+            with pytest.raises(InvalidStatus) as refused:
+                open_socket(server, "/ws/sos/staff/", cookies)
+            assert refused.value.response.status_code == 403
