@@ -231,8 +231,19 @@ def world(
         "held": held,
         "attachment": attachment,
         "noah_note": noah_note,
+        # Amina's open SOS; Dr Clara (the treating doctor) is on duty, the other doctors not.
+        "sos": _sos_world(amina, clara),
     }
     return users, objects
+
+
+def _sos_world(amina, clara):
+    from clinic.services.sos import sos_raise
+
+    clara.on_duty_since = timezone.now()
+    clara.save(update_fields=["on_duty_since"])
+    sos, _created = sos_raise(by=amina, patient=amina.patient, description="Matrix SOS")
+    return sos
 
 
 def _profile_post(patient, *, with_birth_date: bool) -> dict:
@@ -278,6 +289,9 @@ ACT_AMINA = [OK, OK, 403, 404, 403, 404, 403, 404, 404, 403, L]
 # A page for one role only: every other signed-in user 403, whatever the id (learns nothing).
 PATIENTS_ONLY = [OK, OK, 403, 404, 403, 403, 403, 403, 403, 403, L]
 DOCTORS_ONLY = [403, 403, 403, 403, OK, OK, OK, OK, 403, 403, L]
+# An SOS request: followed by the patient's side, staff on duty and admins; handled by staff.
+SOS_FOLLOW = [OK, 404, 404, 404, OK, 403, 403, 403, 404, OK, L]
+SOS_HANDLE = [403, 404, 404, 404, OK, 403, 403, 403, 404, OK, L]
 # Saved addresses are their owner's alone: 404 for everyone else, admins included.
 OWNER_ONLY = [OK, 404, 404, 404, 404, 404, 404, 404, 404, 404, L]
 
@@ -289,6 +303,7 @@ def _table(objects) -> list[tuple[str, str, str, dict | None, list, str]]:
     note, held = o["note"].public_id, o["held"].public_id
     rx, spare = o["prescription"].public_id, o["spare"].public_id
     delivery, home = o["delivery"].public_id, o["home"].public_id
+    sos = o["sos"].public_id
     amina_profile = _profile_post(o["amina"], with_birth_date=True)
     noah_profile = _profile_post(o["noah"], with_birth_date=False)
     return [
@@ -382,6 +397,21 @@ def _table(objects) -> list[tuple[str, str, str, dict | None, list, str]]:
          OWNER_ONLY, "amina"),
         ("address archive", "post", f"/account/addresses/{home}/archive/", {},
          OWNER_ONLY, "amina"),
+        # SOS: the patient's side (Amina; her proxies lack the SOS scope, so 404 for them),
+        # staff on duty (Dr Clara) and admins; verified doctors off duty know SOS requests
+        # exist (403); raising is for patients only, by role.
+        ("sos raise", "post", "/sos/", {"patient": str(amina), "description": "Matrix"},
+         [OK, 403, 403, 404, 403, 403, 403, 403, 403, 403, L], "amina"),
+        ("sos raise for dependent", "post", "/sos/", {"patient": str(noah)},
+         [OK, 404, 404, 404, 403, 403, 403, 403, 403, 403, L], "noah"),
+        ("sos status", "get", f"/sos/{sos}/", None, SOS_FOLLOW, "amina"),
+        ("sos acknowledge", "post", f"/sos/{sos}/acknowledge/", {}, SOS_HANDLE, "amina"),
+        ("sos false alarm", "post", f"/sos/{sos}/false-alarm/", {"reason": "Matrix"},
+         SOS_HANDLE, "amina"),
+        ("sos cancel", "post", f"/sos/{sos}/cancel/", {"reason": "Matrix"}, SOS_FOLLOW,
+         "amina"),
+        ("sos board", "get", "/sos/board/", None,
+         [403, 403, 403, 403, OK, OK, OK, OK, 403, OK, L], "amina"),
     ]  # fmt: skip
 
 
