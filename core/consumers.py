@@ -13,7 +13,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
 
     Anonymous sockets are closed with 4401; a user only ever joins the group of their own id,
     so nobody receives another person's notifications. Signing out (or a session timeout)
-    closes the sockets of that session with 4401 too.
+    closes the sockets of that session with 4401 too. When notifications are read anywhere
+    (another tab, another device, a followed link) every open page gets the new unread count.
     """
 
     async def connect(self) -> None:

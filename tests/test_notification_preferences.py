@@ -712,3 +712,32 @@ async def test_read_all_in_one_browser_zeroes_the_badge_in_another(amina):
 
     assert _badge(await on_phone.receive_from(timeout=5)) == "0"
     await on_phone.disconnect()
+
+
+# user, the stored choices, the unread badge
+SETTINGS_PAGE_QUERIES = 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stored", [0, 8])
+def test_settings_page_query_count_is_fixed(client_for, amina, django_assert_num_queries, stored):
+    for kind in [
+        K.APPOINTMENT,
+        K.REMINDER,
+        K.WAITLIST,
+        K.RECORD,
+        K.PRESCRIPTION,
+        K.DELIVERY,
+        K.FAMILY,
+        K.GENERAL,
+    ][:stored]:
+        _opt_out(amina, kind)
+    client = client_for(amina)
+    client.get(URL)  # warm up: session and user-session rows exist afterwards
+
+    with django_assert_num_queries(SETTINGS_PAGE_QUERIES):
+        response = client.get(URL)
+
+    assert response.status_code == 200
+    # Eleven of a patient's twelve kinds come by email by default (not chat).
+    assert response.content.decode().count(" checked") == 11 - stored
