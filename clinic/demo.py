@@ -28,6 +28,7 @@ from clinic.services.appointments import (
     appointment_mark_no_show,
     appointment_reschedule,
 )
+from clinic.services.chat import chat_message_send
 from clinic.services.patients import adulthood_date, dependent_add
 from clinic.services.prescriptions import address_add, prescription_issue
 from clinic.services.ratings import rating_create
@@ -201,6 +202,34 @@ def demo_appointments_seed(*, amina, ben, child: Patient, clara: Doctor, omar: D
         reason="Earlier check if anything frees up",
         now=now,
     )
+    demo_chat_seed(amina=amina, clara=clara, now=now)
+
+
+def demo_chat_seed(*, amina, clara: Doctor, now) -> Appointment:
+    """Amina's online consultation with Dr Weiss, started a few minutes ago, so its chat is
+    open with a short exchange. Made directly: the booking rules keep "now" out of reach."""
+    start = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 5 + 5)
+    visit = Appointment.objects.create(
+        doctor=clara,
+        patient=amina.patient,
+        booked_by=amina,
+        start_at=start,
+        end_at=start + timedelta(minutes=30),
+        local_date=start.astimezone(hospital_zone()).date(),
+        mode=ConsultationMode.ONLINE,
+        reason="Palpitations follow-up",
+        status=Appointment.Status.CONFIRMED,
+        confirmed_at=start - timedelta(days=1),
+    )
+    for minutes, sender, body in (
+        (4, clara.user, "Good morning, Amina. How have the palpitations been this week?"),
+        (3, amina, "Better since the new tablets, only once after climbing stairs."),
+        (2, clara.user, "Good. Did you manage to wear the 24-hour ECG?"),
+    ):
+        chat_message_send(
+            appointment=visit, sender=sender, body=body, now=now - timedelta(minutes=minutes)
+        )
+    return visit
 
 
 def demo_records_seed(*, amina, clara: Doctor, visit: Appointment) -> None:

@@ -8,6 +8,7 @@ from django.test import Client
 from clinic.models import (
     Address,
     Appointment,
+    ChatMessage,
     CredentialDocument,
     Doctor,
     MedicalRecord,
@@ -16,7 +17,7 @@ from clinic.models import (
     Rating,
     WaitlistEntry,
 )
-from clinic.permissions import patients_user_may_book_for
+from clinic.permissions import chat_is_open, patients_user_may_book_for
 from core.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS
 from core.models import Role, User
 from core.services import user_create
@@ -37,6 +38,7 @@ def _counts() -> dict[str, int]:
         "records": MedicalRecord.objects.released().count(),
         "prescriptions": Prescription.objects.count(),
         "addresses": Address.objects.count(),
+        "chat_messages": ChatMessage.objects.count(),
     }
 
 
@@ -54,15 +56,18 @@ def test_seed_demo_is_idempotent(capsys):
         "pending": 1,
         "patients": 3,  # Amina, Ben, and Amina's son Noah (no login)
         "emails": 7,
-        "appointments": 8,
+        "appointments": 9,  # the last one Amina's online consultation, its chat open now
         "ratings": 2,  # Amina's and Ben's completed visits with Dr Weiss
         "waiting": 1,  # Ben, for an earlier time with Dr Weiss
         "documents": 1,  # the pending applicant's licence scan
         "records": 3,  # Amina's visit note, vital signs and reviewed lipid panel
         "prescriptions": 1,  # from that visit, which issuing it completed
         "addresses": 1,  # Amina's home, for deliveries
+        "chat_messages": 3,  # in that consultation's chat, open as the demo starts
     }
     assert "Demo data ready" in capsys.readouterr().out
+    consultation = Appointment.objects.filter(chat_messages__isnull=False).distinct().get()
+    assert chat_is_open(consultation)  # the demo opens on a live consultation chat
 
 
 @pytest.mark.django_db
