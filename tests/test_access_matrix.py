@@ -233,6 +233,8 @@ def world(
         "noah_note": noah_note,
         # Amina's open SOS; Dr Clara (the treating doctor) is on duty, the other doctors not.
         "sos": _sos_world(amina, clara),
+        # Amina's online consultation with Dr Clara, on now: its chat is open.
+        "chat": _chat_world(amina, clara),
     }
     return users, objects
 
@@ -244,6 +246,18 @@ def _sos_world(amina, clara):
     clara.save(update_fields=["on_duty_since"])
     sos, _created = sos_raise(by=amina, patient=amina.patient, description="Matrix SOS")
     return sos
+
+
+def _chat_world(amina, clara):
+    from clinic.models import ConsultationMode
+
+    return make_appointment(
+        clara,
+        amina.patient,
+        timezone.now() - timedelta(minutes=5),
+        booked_by=amina,
+        mode=ConsultationMode.ONLINE,
+    )
 
 
 def _profile_post(patient, *, with_birth_date: bool) -> dict:
@@ -292,6 +306,9 @@ DOCTORS_ONLY = [403, 403, 403, 403, OK, OK, OK, OK, 403, 403, L]
 # An SOS request: followed by the patient's side, staff on duty and admins; handled by staff.
 SOS_FOLLOW = [OK, 404, 404, 404, OK, 403, 403, 403, 404, OK, L]
 SOS_HANDLE = [403, 404, 404, 404, OK, 403, 403, 403, 404, OK, L]
+# A consultation chat: its doctor, the patient and delegates who read her records; 404 for
+# everyone else (admins included: they oversee appointments, not conversations).
+CHAT = [OK, OK, 404, 404, OK, 404, 404, 404, 404, 404, L]
 # Saved addresses are their owner's alone: 404 for everyone else, admins included.
 OWNER_ONLY = [OK, 404, 404, 404, 404, 404, 404, 404, 404, 404, L]
 
@@ -304,6 +321,7 @@ def _table(objects) -> list[tuple[str, str, str, dict | None, list, str]]:
     rx, spare = o["prescription"].public_id, o["spare"].public_id
     delivery, home = o["delivery"].public_id, o["home"].public_id
     sos = o["sos"].public_id
+    chat = f"/appointments/{o['chat'].public_id}/chat/"
     amina_profile = _profile_post(o["amina"], with_birth_date=True)
     noah_profile = _profile_post(o["noah"], with_birth_date=False)
     return [
@@ -412,6 +430,12 @@ def _table(objects) -> list[tuple[str, str, str, dict | None, list, str]]:
          "amina"),
         ("sos board", "get", "/sos/board/", None,
          [403, 403, 403, 403, OK, OK, OK, OK, 403, OK, L], "amina"),
+        # Consultation chat: the transcript, sending without JavaScript, and ending it (the
+        # doctor's; the patient's side knows the chat, so 403).
+        ("chat", "get", chat, None, CHAT, "amina"),
+        ("chat send", "post", chat, {"body": "Matrix message"}, CHAT, "amina"),
+        ("chat end", "post", f"{chat}end/", {},
+         [403, 403, 404, 404, OK, 404, 404, 404, 404, 404, L], "amina"),
     ]  # fmt: skip
 
 
