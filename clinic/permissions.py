@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
-from guardian.shortcuts import get_objects_for_user, get_perms
+from guardian.shortcuts import get_objects_for_user, get_perms, get_users_with_perms
 
 from clinic.models import (
     Address,
@@ -527,6 +527,22 @@ def get_chat_appointment_for_user(
     if room is None:
         raise Http404
     return room
+
+
+def chat_participant_users(appointment: Appointment) -> list:
+    """Everyone who takes part in the chat of `appointment`: its doctor, the patient's own
+    login and the delegates holding the records scope (active logins only). Two queries."""
+    users = [appointment.doctor.user]
+    if appointment.patient.user_id:
+        users.append(appointment.patient.user)
+    delegates = get_users_with_perms(
+        appointment.patient,
+        only_with_perms_in=["view_records_patient"],
+        with_group_users=False,
+        with_superusers=False,
+    ).filter(role=Role.PATIENT)
+    users.extend(delegates.exclude(pk=appointment.patient.user_id))
+    return [user for user in users if user.is_active]
 
 
 def chat_window(appointment: Appointment) -> tuple[datetime, datetime]:

@@ -471,3 +471,30 @@ def test_the_doctor_agenda_and_home_link_open_chats_and_past_transcripts(
         if timezone.localtime(past.start_at).date() == timezone.localtime(online.start_at).date():
             assert f'<a href="{_url(past)}">Chat transcript</a>' in html, page
         assert _url(in_person) not in html
+
+
+# --- Notifications -------------------------------------------------------------------------------
+
+
+def test_the_others_are_notified_once_until_they_read_it(
+    online, amina, dr_clara, grace, paul, django_capture_on_commit_callbacks
+):
+    from core.models import Notification, NotificationKind
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(online, dr_clara, "Your ECG is normal.")
+        _send(online, dr_clara, "No need to change the dose.")
+
+    chat_notes = Notification.objects.filter(kind=NotificationKind.CHAT)
+    assert sorted(n.recipient.email for n in chat_notes) == [amina.email, grace.email]
+    note = chat_notes.get(recipient=amina)
+    assert note.title == "New message from Dr Clara Weiss"
+    assert note.link == _url(online)
+    assert "ECG" not in note.title + note.body  # the text stays in the chat (and out of email)
+
+    note.read_at = timezone.now()
+    note.save(update_fields=["read_at"])
+    _send(online, dr_clara, "See you in three months.")
+    assert chat_notes.filter(recipient=amina).count() == 2
+    assert chat_notes.filter(recipient=grace).count() == 1
+    assert not chat_notes.filter(recipient__in=[dr_clara, paul]).exists()

@@ -18,11 +18,19 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from clinic.models import Appointment, ChatMessage, ChatReadMark
-from clinic.permissions import CHAT_STATUSES, chat_is_open, chat_participant, chat_window
+from clinic.permissions import (
+    CHAT_STATUSES,
+    chat_is_open,
+    chat_participant,
+    chat_participant_users,
+    chat_window,
+)
 from clinic.selectors import (
     ChatLine,
     chat_display_name,
@@ -30,8 +38,8 @@ from clinic.selectors import (
     chat_seen_key,
     chat_short_name,
 )
-from core.models import AuditEvent, User
-from core.services import audit_record
+from core.models import AuditEvent, Notification, NotificationKind, User
+from core.services import audit_record, notification_create
 
 TEMPLATE = "clinic/chat.html"
 RATE_WINDOW = timedelta(seconds=60)
@@ -126,8 +134,33 @@ def chat_message_send(
         acting_for_patient=participant.acting_for_patient,
         details={"chat": str(appointment.public_id)},
     )
+    _notify_others(appointment, sender)
     transaction.on_commit(lambda: _message_push(appointment, message))
     return message
+
+
+def _notify_others(appointment: Appointment, sender: User) -> None:
+    """A notification to the other participants, one at a time: nobody gets another for this
+    chat while one is still unread. It names the sender, never the text (it may go by email)."""
+    link = reverse("appointment_chat", args=[appointment.public_id])
+    others = [user for user in chat_participant_users(appointment) if user.pk != sender.pk]
+    waiting = set(
+        Notification.objects.filter(
+            recipient__in=others, kind=NotificationKind.CHAT, link=link, read_at__isnull=True
+        ).values_list("recipient_id", flat=True)
+    )
+    sender_name = chat_display_name(sender, appointment)
+    for user in others:
+        if user.pk in waiting:
+            continue
+        notification_create(
+            recipient=user,
+            title=_("New message from %(sender)s") % {"sender": sender_name},
+            body=_("In the chat of the online consultation on %(when)s.")
+            % {"when": date_format(timezone.localtime(appointment.start_at), "j F, H:i")},
+            link=link,
+            kind=NotificationKind.CHAT,
+        )
 
 
 def _group_send(appointment: Appointment, event: dict) -> None:
