@@ -187,10 +187,11 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # Each socket waits for its messages with a 5-second blocking read (BZPOPMIN);
-                # redis-py 8's default 5-second socket timeout cut those reads off and crashed
-                # every idle socket (channels_redis#422), so the read waits as long as it must.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                # redis-py 8's defaults break a busy Daphne: its 5-second socket timeout cut
+                # off the 5-second blocking read (BZPOPMIN) every socket waits on, crashing
+                # idle sockets (channels_redis#422), and its pool of 100 connections refused
+                # the 101st concurrent group_add/discard when many sockets (re)connect at once.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 2000}],
                 "prefix": "hospital:channels",
             },
         }

@@ -16,6 +16,7 @@ servers, which share SECRET_KEY with this process (the session's auth hash depen
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -413,6 +414,23 @@ def test_a_socket_idle_longer_than_the_layers_blocking_read_still_receives(
     notification_create(recipient=amina, title="Still here after a quiet spell")
 
     assert receive_until(amina_on_b, lambda m: "Still here after a quiet spell" in m, servers)
+
+
+def test_the_channel_layer_takes_hundreds_of_sockets_joining_and_leaving_at_once():
+    """After a deploy every open page reconnects at once; each socket joins its groups.
+    redis-py 8's pool of 100 connections refused the 101st concurrent command."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    group = f"scale-out-burst-{os.getpid()}"
+
+    async def burst() -> None:
+        channels = [await layer.new_channel() for _ in range(300)]
+        await asyncio.gather(*(layer.group_add(group, channel) for channel in channels))
+        await asyncio.gather(*(layer.group_discard(group, channel) for channel in channels))
+
+    async_to_sync(burst)()
 
 
 def test_a_cancellation_on_one_server_reaches_the_doctors_socket_on_the_other(
