@@ -667,3 +667,33 @@ def test_the_demo_has_dr_weiss_on_duty_and_a_resolved_sos_with_a_response_time()
     assert sos.acknowledged_by.doctor.on_duty_since is not None
     # Its alerts are history: nobody finds them unread.
     assert not Notification.objects.filter(kind=NotificationKind.SOS, read_at__isnull=True).exists()
+
+
+def test_the_board_reads_the_same_number_of_queries_for_one_request_or_many(
+    amina, on_duty, client_for
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(on_duty.user)
+    client.get("/sos/board/")  # warm up: session and user-session rows exist afterwards
+
+    def counts() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/sos/board/").status_code == 200
+        reads = [q for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+        audits = [
+            q for q in captured.captured_queries if 'INSERT INTO "core_auditevent"' in q["sql"]
+        ]
+        return len(reads), len(audits)
+
+    _raise(amina, amina.patient)
+    one = counts()
+    for n in range(3):
+        patient_user = PatientUserFactory(email=f"p{n}@example.test")
+        _raise(patient_user, patient_user.patient)
+    four = counts()
+
+    # The reads do not grow with the requests; each summary shown is one audit line.
+    assert four[0] == one[0]
+    assert (one[1], four[1]) == (1, 4)

@@ -202,7 +202,8 @@ def sos_raise(
     Returns (request, created): while one is open for the patient it is returned as it is,
     with no second alert. A new one alerts every on-duty doctor and admin live (the board and
     a notification), tells the rest of the patient's side, and schedules its escalation."""
-    if not patient_access(by, patient).may(Capability.REQUEST_SOS):
+    access = patient_access(by, patient)
+    if not access.may(Capability.REQUEST_SOS):
         raise PermissionDenied
     description = (description or "").strip()
     place = (place or "").strip()
@@ -238,7 +239,6 @@ def sos_raise(
         created_at=now,
     )
     SOSEvent.objects.create(sos=sos, status=Status.OPEN, actor=by, at=now)
-    access = patient_access(by, patient)
     audit_record(
         action=AuditEvent.Action.CREATE,
         actor=by,
