@@ -335,6 +335,7 @@ def test_before_the_window_the_page_says_when_it_opens(clara, amina, client_for)
 
     assert "The chat opens on" in html
     assert 'name="body"' not in html
+    assert "data-opens-in=" in html  # chat.js reloads the page when the room opens
 
 
 def test_the_doctor_ends_the_chat_for_everyone(online, amina, dr_clara, client_for):

@@ -68,11 +68,14 @@ def chat_state(appointment: Appointment, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     opens_at, closes_at = chat_window(appointment)
     is_open = chat_is_open(appointment, now)
+    not_yet_open = not is_open and now < opens_at and appointment.chat_closed_at is None
     return {
         "is_open": is_open,
         "opens_at": opens_at,
         "closes_at": closes_at,
-        "not_yet_open": not is_open and now < opens_at and appointment.chat_closed_at is None,
+        "not_yet_open": not_yet_open,
+        # The page reloads itself when the room opens (chat.js), if that is soon.
+        "opens_in_seconds": int((opens_at - now).total_seconds()) + 1 if not_yet_open else None,
         "called_off": appointment.status not in CHAT_STATUSES,
     }
 

@@ -58,4 +58,10 @@
   });
   document.addEventListener("visibilitychange", markRead);
   scrollToNewest();
+
+  // A chat that opens within the hour: load the page again when it does, to join it.
+  var opensIn = parseInt(room.dataset.opensIn || "0", 10);
+  if (opensIn > 0 && opensIn <= 3600) {
+    setTimeout(function () { window.location.reload(); }, opensIn * 1000);
+  }
 })();
