@@ -57,6 +57,7 @@ bench: install
 	$(PY) bench/run.py
 	$(PY) bench/scheduling.py
 	$(PY) bench/records.py
+	$(PY) bench/realtime.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
