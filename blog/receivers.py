@@ -54,6 +54,8 @@ def article_task_approved(sender, instance: TaskState, user=None, **kwargs) -> N
     if author is None:
         return
     workflow_state = instance.workflow_state
+    # Whether this was the last step: the state as saved, whichever copy Wagtail updated.
+    workflow_state.refresh_from_db(fields=["status"])
     title = page.get_admin_display_title()
     if workflow_state.status == WorkflowState.STATUS_APPROVED:
         page.refresh_from_db(fields=["live", "url_path"])
