@@ -326,7 +326,7 @@ def _change(
     Returns the updated row; `sos` gets its new values too."""
     now = now or timezone.now()
     locked = (
-        SOSRequest.objects.select_for_update()
+        SOSRequest.objects.select_for_update(of=("self",))
         .select_related("patient__user", "raised_by", "acknowledged_by")
         .get(pk=sos.pk)
     )
