@@ -73,6 +73,11 @@ def paul(amina):
     return proxy
 
 
+# User, the appointment, the delegate's permissions (user and group), messages, read marks,
+# the audit line, the unread badge: the same for one message or forty.
+CHAT_PAGE_QUERIES = 8
+
+
 def _url(appointment, name="appointment_chat"):
     return reverse(name, args=[appointment.public_id])
 
@@ -499,3 +504,21 @@ def test_the_others_are_notified_once_until_they_read_it(
     assert chat_notes.filter(recipient=amina).count() == 2
     assert chat_notes.filter(recipient=grace).count() == 1
     assert not chat_notes.filter(recipient__in=[dr_clara, paul]).exists()
+
+
+@pytest.mark.parametrize("count", [1, 40])
+def test_the_page_query_count_does_not_grow_with_the_transcript(
+    online, amina, dr_clara, grace, client_for, django_assert_num_queries, settings, count
+):
+    settings.CHAT_MESSAGES_PER_MINUTE = 100
+    for n in range(count):
+        _send(online, [amina, dr_clara, grace][n % 3], f"Message {n}")
+    last = ChatMessage.objects.last()
+    for reader in (amina, dr_clara, grace):
+        chat_mark_read(appointment=online, user=reader, message_public_id=last.public_id)
+    client = client_for(grace)  # a delegate: the most expensive participant check
+    client.get(_url(online))
+
+    with django_assert_num_queries(CHAT_PAGE_QUERIES):
+        response = client.get(_url(online))
+    assert response.content.decode().count('class="chat-message') == count
