@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import Schedule
@@ -672,7 +673,6 @@ def test_the_demo_has_dr_weiss_on_duty_and_a_resolved_sos_with_a_response_time()
 def test_the_board_reads_the_same_number_of_queries_for_one_request_or_many(
     amina, on_duty, client_for
 ):
-    from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     client = client_for(on_duty.user)
@@ -697,3 +697,36 @@ def test_the_board_reads_the_same_number_of_queries_for_one_request_or_many(
     # The reads do not grow with the requests; each summary shown is one audit line.
     assert four[0] == one[0]
     assert (one[1], four[1]) == (1, 4)
+
+
+# --- At the same moment, on PostgreSQL ------------------------------------------------------------
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL)"
+)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_simultaneous_presses_acknowledgements_and_escalations_each_happen_once(
+    amina, on_duty, admins, mailoutbox
+):
+    from tests.test_scheduling_concurrency import race
+
+    crowd = 10
+    raised = race([lambda: _raise(amina, amina.patient) for _ in range(crowd)])
+    assert SOSRequest.objects.count() == 1
+    assert sum(created for _sos, created in raised) == 1
+    sos = SOSRequest.objects.get()
+
+    SOSRequest.objects.filter(pk=sos.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+    escalated = race([lambda: sos_escalate(sos_id=sos.pk) for _ in range(crowd)])
+    assert escalated.count(True) == 1
+    assert len(mailoutbox) == len(admins)
+
+    staff = [on_duty.user, *admins]
+    users = [staff[i % len(staff)] for i in range(crowd)]
+    acknowledged = race([lambda user=user: sos_acknowledge(sos=sos, by=user) for user in users])
+    assert sum(isinstance(result, SOSRequest) for result in acknowledged) == 1
+    assert all(isinstance(result, SOSRequest | SOSError) for result in acknowledged), acknowledged
+    assert SOSEvent.objects.filter(sos=sos, status=Status.ACKNOWLEDGED).count() == 1
