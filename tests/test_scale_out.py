@@ -53,7 +53,7 @@ RECEIVE_TIMEOUT = 10
 # What "nothing arrives" waits for.
 QUIET_TIMEOUT = 1.0
 # Longer than channels_redis's blocking read of a socket's messages (5 s).
-IDLE_SECONDS = 7
+IDLE_SECONDS = 6
 
 
 def _skip_reason() -> str | None:
@@ -101,12 +101,6 @@ class Daphne:
         return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def _database_url() -> str:
     """The test database (not the developer's), as a URL for the servers' settings."""
     db = connection.settings_dict
@@ -147,20 +141,25 @@ def _server_env() -> dict[str, str]:
 
 
 def _start(name: str, workdir: Path) -> Daphne:
-    port = _free_port()
-    logfile = workdir / f"daphne-{name}.log"
-    command = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port), "--verbosity", "1"]
-    command.append("hospital.asgi:application")
-    with logfile.open("ab") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=BASE_DIR,
-            env=_server_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    """Daphne on a listening socket bound here and handed over (--fd): no race for a port."""
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        logfile = workdir / f"daphne-{name}.log"
+        command = [sys.executable, "-m", "daphne", "--fd", str(listener.fileno())]
+        command += ["--verbosity", "1", "hospital.asgi:application"]
+        with logfile.open("ab") as out:
+            process = subprocess.Popen(
+                command,
+                cwd=BASE_DIR,
+                env=_server_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                pass_fds=[listener.fileno()],
+                start_new_session=True,
+            )
     return Daphne(name, port, process, logfile)
 
 
