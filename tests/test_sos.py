@@ -730,3 +730,17 @@ def test_simultaneous_presses_acknowledgements_and_escalations_each_happen_once(
     assert sum(isinstance(result, SOSRequest) for result in acknowledged) == 1
     assert all(isinstance(result, SOSRequest | SOSError) for result in acknowledged), acknowledged
     assert SOSEvent.objects.filter(sos=sos, status=Status.ACKNOWLEDGED).count() == 1
+
+
+def test_htmx_refreshes_get_only_their_region(amina, on_duty, client_for):
+    """What a page reloads when its socket comes back after a drop."""
+    sos, _created = _raise(amina, amina.patient)
+
+    board = client_for(on_duty.user).get("/sos/board/", **htmx("sos-board-lists"))
+    status = client_for(amina).get(f"/sos/{sos.public_id}/", **htmx("sos-status"))
+
+    assert board.content.decode().lstrip().startswith('<div id="sos-board-lists">')
+    assert f'id="sos-{sos.public_id}"' in board.content.decode()
+    assert status.content.decode().lstrip().startswith('<section id="sos-status"')
+    for response in (board, status):
+        assert "<html" not in response.content.decode()

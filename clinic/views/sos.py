@@ -231,7 +231,9 @@ def sos_board(request: HttpRequest) -> HttpResponse:
             patient=sos.patient,
             details={"sos": str(sos.public_id), "page": "board"},
         )
-    return render_page(request, "clinic/sos_board.html", context)
+    return render_page(
+        request, "clinic/sos_board.html", context, partials={"sos-board-lists": "lists"}
+    )
 
 
 @require_POST
@@ -308,6 +310,8 @@ def sos_action(request: HttpRequest, public_id: UUID, action: str) -> HttpRespon
     context = _detail_context(
         request, sos, access, error=error.message if error else "", failed_action=action
     )
+    # The card swapped back keeps saying which page it sits on, for a later plain POST.
+    context["from_page"] = "board" if from_board else "detail"
     if access.staff:
         return render_page(request, "clinic/sos_board.html#card", context, status=status)
     # The cancel region, and the status region out of band (the socket may be slower).

@@ -13,6 +13,21 @@
   var locate = document.getElementById("sos-locate");
   if (form && locate) { setUpLocation(form, locate); }
 
+  // A live socket that comes back after a drop (a deploy, a flaky network) reloads what it
+  // shows, so an alert or a change sent in between is not missed.
+  document.body.addEventListener("htmx:wsOpen", function (event) {
+    var socket = event.target;
+    if (!socket || !socket.dataset || !socket.dataset.refreshUrl) { return; }
+    if (socket.dataset.opened) {
+      htmx.ajax("GET", socket.dataset.refreshUrl, {
+        target: socket.dataset.refreshTarget,
+        swap: "outerHTML",
+        headers: { "X-Background-Refresh": "1" }
+      });
+    }
+    socket.dataset.opened = "1";
+  });
+
   // A new alert on the staff board: say so in the tab's title until the page is looked at.
   var baseTitle = document.title;
   document.body.addEventListener("htmx:oobAfterSwap", function (event) {
