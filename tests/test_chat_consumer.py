@@ -296,9 +296,20 @@ async def test_a_read_receipt_reaches_the_sender(online, amina, dr_clara):
     receipt = await patient.receive_from(timeout=5)
     assert "Seen by Dr Clara Weiss" in receipt
     assert f'id="chat-receipts-{message.public_id}" hx-swap-oob="beforeend"' in receipt
+    assert 'hx-swap-oob="delete"' not in receipt  # her first read: no earlier line to remove
     assert await doctor.receive_nothing(timeout=0.3)  # no receipt of her own reading
     mark = await database_sync_to_async(ChatReadMark.objects.get)(user=dr_clara)
     assert mark.last_read_id == message.pk
+
+    await _say(patient, "And it itches at night.")
+    await patient.receive_from(timeout=5)
+    await doctor.receive_from(timeout=5)
+    later = await database_sync_to_async(ChatMessage.objects.latest)("pk")
+    await doctor.send_to(text_data=json.dumps({"read": str(later.public_id)}))
+
+    moved = await patient.receive_from(timeout=5)
+    assert 'hx-swap-oob="delete"' in moved  # the line leaves the earlier message
+    assert f'id="chat-receipts-{later.public_id}" hx-swap-oob="beforeend"' in moved
     await patient.disconnect()
     await doctor.disconnect()
 

@@ -213,6 +213,7 @@ def chat_mark_read(
     if message is None:
         return False
     now = now or timezone.now()
+    created = False
     with transaction.atomic():
         moved = ChatReadMark.objects.filter(
             appointment=appointment, user=user, last_read_id__lt=message.pk
@@ -225,6 +226,7 @@ def chat_mark_read(
                     ChatReadMark.objects.create(
                         appointment=appointment, user=user, last_read=message, read_at=now
                     )
+                created = True
             except IntegrityError:
                 # Another socket of the same user created it first: move it if it is behind.
                 moved = ChatReadMark.objects.filter(
@@ -232,15 +234,19 @@ def chat_mark_read(
                 ).update(last_read=message, read_at=now)
                 if not moved:
                     return False
-        transaction.on_commit(lambda: _receipt_push(appointment, user))
+        transaction.on_commit(lambda: _receipt_push(appointment, user, first=created))
     return True
 
 
-def receipt_fragment(appointment: Appointment, reader: User, target: ChatMessage) -> str:
-    """Moves the reader's "Seen by …" line under the latest message they have seen."""
+def receipt_fragment(
+    appointment: Appointment, reader: User, target: ChatMessage, *, first: bool = False
+) -> str:
+    """Moves the reader's "Seen by …" line under the latest message they have seen. On their
+    first read there is no earlier line to remove (htmx would log a missing target)."""
     return render_to_string(
         f"{TEMPLATE}#receipt_moved",
         {
+            "first": first,
             "target": target,
             "key": chat_seen_key(appointment, reader.pk),
             "name": chat_short_name(reader, appointment),
@@ -248,7 +254,7 @@ def receipt_fragment(appointment: Appointment, reader: User, target: ChatMessage
     )
 
 
-def _receipt_push(appointment: Appointment, reader: User) -> None:
+def _receipt_push(appointment: Appointment, reader: User, *, first: bool) -> None:
     for mark, target_id in chat_receipt_targets(appointment):
         if mark.user_id != reader.pk or target_id is None:
             continue
@@ -258,7 +264,7 @@ def _receipt_push(appointment: Appointment, reader: User) -> None:
             {
                 "type": "chat.read",
                 "reader_id": reader.pk,
-                "html": receipt_fragment(appointment, reader, target),
+                "html": receipt_fragment(appointment, reader, target, first=first),
             },
         )
 
