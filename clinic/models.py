@@ -99,6 +99,7 @@ class Doctor(models.Model):
 
     class Meta:
         ordering = ["user__last_name", "user__first_name"]
+        permissions = [("verify_doctor", "Can verify or reject doctor applications")]
 
     def __str__(self) -> str:
         return f"Dr {self.user.get_full_name() or self.user.email}"

@@ -24,6 +24,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "core.view_user",
         "core.change_user",
         "clinic.view_sosrequest",
+        # The CMS screens: doctor applications, and oversight of appointments, deliveries
+        # and emergency (break-the-glass) access.
+        "clinic.view_doctor",
+        "clinic.verify_doctor",
+        "clinic.view_appointment",
+        "clinic.view_delivery",
+        "clinic.change_delivery",
+        "clinic.view_breakglassaccess",
+        "clinic.change_breakglassaccess",
     ],
 }
 

@@ -32,6 +32,11 @@ PERIODIC_SCHEDULES: dict[str, dict] = {
         "schedule_type": Schedule.MINUTES,
         "minutes": 1,
     },
+    "Publish scheduled articles": {
+        "func": "blog.tasks.articles_publish_scheduled",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
 }
 
 

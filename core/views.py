@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from blog.selectors import articles_latest
+from blog.selectors import articles_awaiting_review, articles_latest
 from clinic.selectors import (
     appointments_upcoming_for_user,
     doctor_agenda,
@@ -113,7 +113,10 @@ def admin_home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.EDITOR)
 def editor_home(request: HttpRequest) -> HttpResponse:
-    context = {"notifications": notifications_latest(request.user)}
+    context = {
+        "awaiting_review": articles_awaiting_review(),
+        "notifications": notifications_latest(request.user),
+    }
     return render_page(
         request,
         "core/home_editor.html",

@@ -1,6 +1,7 @@
 """Wagtail serves the health articles under /articles/, readable by anyone once published."""
 
 import pytest
+from wagtail.rich_text import RichText
 
 from blog.models import ArticleIndexPage, ArticlePage
 
@@ -11,7 +12,8 @@ def article_index(db):
 
 
 def _add_article(index, *, title, slug, live=True, summary="", body=""):
-    article = ArticlePage(title=title, slug=slug, summary=summary, body=body, live=live)
+    stream = [("rich_text", RichText(body))] if body else []
+    article = ArticlePage(title=title, slug=slug, summary=summary, body=stream, live=live)
     index.add_child(instance=article)
     if live:
         article.save_revision().publish()

@@ -1,0 +1,1 @@
+"""CMS screen of doctor applications: filter, inspect, verify or reject. Admins only."""

@@ -1,0 +1,1 @@
+"""CMS oversight screens: appointments, deliveries and emergency (break-the-glass) access."""

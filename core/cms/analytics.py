@@ -1,0 +1,1 @@
+"""The analytics dashboard on the Wagtail admin home."""

@@ -1,0 +1,1 @@
+"""CMS screen of users: list and search by role, deactivate, reactivate, reset MFA, change role."""
