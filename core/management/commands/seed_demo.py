@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from blog.demo import demo_articles_seed
 from clinic.demo import (
     demo_application_seed,
     demo_appointments_seed,
@@ -80,6 +81,11 @@ class Command(BaseCommand):
         )
         demo_application_seed(Doctor.objects.get(licence_number="LIC-DERM-3003"))
         demo_sos_seed(amina=amina, clara=Doctor.objects.get(licence_number="LIC-CARD-1001"))
+        demo_articles_seed(
+            clara=Doctor.objects.get(licence_number="LIC-CARD-1001"),
+            omar=Doctor.objects.get(licence_number="LIC-PED-2002"),
+            editor=User.objects.get(email="editor@demo.hospital"),
+        )
         self.stdout.write(
             f"Demo data ready: {len(DEMO_USERS)} logins, password {DEMO_PASSWORD!r} (see README)"
         )
