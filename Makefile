@@ -58,6 +58,7 @@ bench: install
 	$(PY) bench/scheduling.py
 	$(PY) bench/records.py
 	$(PY) bench/realtime.py
+	$(PY) bench/analytics.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -17,7 +17,3 @@ def articles_related(article: ArticlePage, limit: int = 3) -> list[ArticlePage]:
     """Other published articles on the same specialty or tags."""
     return []
 
-
-def articles_awaiting_review(limit: int = 50) -> list:
-    """Articles in the "Medical review" workflow waiting for an editor, oldest first."""
-    return []

@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from blog.selectors import articles_awaiting_review, articles_latest
+from blog.review import articles_awaiting_review
+from blog.selectors import articles_latest
 from clinic.selectors import (
     appointments_upcoming_for_user,
     doctor_agenda,
