@@ -95,7 +95,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.usersessions",
     "wagtail.contrib.settings",
-    "core.wagtail_users.HospitalUsersAppConfig",
+    "wagtail.users",
     "wagtail.snippets",
     "wagtail.documents",
     "wagtail.images",
