@@ -6,7 +6,8 @@ class BlogConfig(AppConfig):
     verbose_name = "Medical articles"
 
     def ready(self) -> None:
-        from wagtail.models import WorkflowState
+        from django.db.models.signals import post_save
+        from wagtail.models import TaskState, WorkflowState
         from wagtail.signals import (
             task_approved,
             task_rejected,
@@ -14,8 +15,16 @@ class BlogConfig(AppConfig):
             workflow_rejected,
         )
 
-        from blog.receivers import article_task_approved, article_task_rejected
+        from blog.permissions import article_permission_policies_register
+        from blog.receivers import (
+            article_review_stamp,
+            article_task_approved,
+            article_task_rejected,
+        )
 
+        # Only verified, active doctors author: one gate in Wagtail's permission policies.
+        article_permission_policies_register()
+        post_save.connect(article_review_stamp, sender=TaskState, dispatch_uid="blog_review_stamp")
         task_approved.connect(article_task_approved, dispatch_uid="blog_article_task_approved")
         task_rejected.connect(article_task_rejected, dispatch_uid="blog_article_task_rejected")
         # Our notification replaces Wagtail's own "approved"/"rejected" email to the submitter:

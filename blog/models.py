@@ -17,6 +17,7 @@ from wagtail.models import Page
 from wagtail.search import index
 
 from blog.blocks import ArticleBodyBlock
+from blog.forms import ArticlePageForm
 
 WORDS_PER_MINUTE = 200
 
@@ -101,7 +102,18 @@ class ArticlePage(Page):
         MultiFieldPanel([FieldPanel("hero_image"), FieldPanel("hero_alt")], heading=_("Hero")),
         FieldPanel("body"),
         MultiFieldPanel([FieldPanel("specialty"), FieldPanel("tags")], heading=_("Topic")),
+        # Shown, never edited: the author comes from the writing doctor, the review stamp from
+        # the approving editor (blog.forms, blog.receivers).
+        MultiFieldPanel(
+            [
+                FieldPanel("author", read_only=True),
+                FieldPanel("medically_reviewed_on", read_only=True),
+                FieldPanel("medical_reviewer", read_only=True),
+            ],
+            heading=_("Authorship and medical review"),
+        ),
     ]
+    base_form_class = ArticlePageForm
     search_fields = [
         *Page.search_fields,
         index.SearchField("summary"),

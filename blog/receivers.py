@@ -1,12 +1,15 @@
 """The author of an article hears how its review went: each moderation step approved, or changes
-requested, with the reviewer's comment. Connected in `BlogConfig.ready`.
+requested, with the reviewer's comment; and an approved article carries its review stamp.
+Connected in `BlogConfig.ready`.
 
 Wagtail sends these signals from inside the approval's transaction; the notification is pushed
 and emailed (as the author prefers) once that commits."""
 
 from __future__ import annotations
 
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from wagtail.models import Page, TaskState, WorkflowState
 
@@ -90,3 +93,35 @@ def article_task_rejected(sender, instance: TaskState, user=None, **kwargs) -> N
         link=_edit_link(page),
         kind=NotificationKind.ARTICLE,
     )
+
+
+def article_review_stamp(sender, instance: TaskState, created: bool = False, **kwargs) -> None:
+    """An editor approved a review step of an article: stamp today's date (the hospital's) and
+    the editor into the revision that the approval is about to publish.
+
+    Wagtail saves the approved task state first and only then moves the workflow on, which
+    publishes the latest revision when this was the last step (`TaskState.approve` →
+    `WorkflowState.update` → `finish` → `publish_workflow_state`); `task_approved` is sent
+    after the publishing, too late. So this runs on that save and edits the very revision
+    object the publishing reads (the workflow state's cached page and its latest revision),
+    and the database row: the live page shows the stamp, and later drafts, made from the
+    latest revision, keep it until the next approval."""
+    from blog.models import ArticlePage
+
+    if created or instance.status != TaskState.STATUS_APPROVED or instance.finished_by_id is None:
+        return
+    workflow_state = instance.workflow_state
+    if workflow_state.status != WorkflowState.STATUS_IN_PROGRESS:
+        return
+    page = workflow_state.content_object
+    if not isinstance(page, Page):
+        return
+    revision = page.get_latest_revision()
+    if revision is None:
+        return
+    model = ContentType.objects.get_for_id(revision.content_type_id).model_class()
+    if model is None or not issubclass(model, ArticlePage):
+        return
+    revision.content["medically_reviewed_on"] = timezone.localdate().isoformat()
+    revision.content["medical_reviewer"] = instance.finished_by_id
+    revision.save(update_fields=["content"])
