@@ -17,12 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from blog.review import articles_awaiting_review
 from blog.selectors import articles_latest
-from clinic.selectors import (
-    appointments_upcoming_for_user,
-    doctor_agenda,
-    doctor_applications_pending_count,
-    sos_board_open,
-)
+from clinic.selectors import appointments_upcoming_for_user, doctor_agenda
+from clinic.selectors_operations import operations_board
 from core.htmx import render_page
 from core.models import Role
 from core.permissions import get_notification_for_user, role_required
@@ -98,9 +94,11 @@ def doctor_home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.ADMIN)
 def admin_home(request: HttpRequest) -> HttpResponse:
+    """The operations board: today's appointments, open SOS requests, pending doctor
+    applications and deliveries in progress, each region linking to its CMS screen; the board
+    refreshes itself as one HTMX region."""
     context = {
-        "pending_applications": doctor_applications_pending_count(),
-        "sos_open": sos_board_open(request.user),
+        "board": operations_board(),
         "notifications": notifications_latest(request.user),
     }
     return render_page(
