@@ -17,6 +17,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import F
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from wagtail import hooks
@@ -175,6 +176,7 @@ class DeliveryInspectView(ActionsInspectView):
     """A delivery's page, with the next steps it may take."""
 
     template_name = "clinic/cms/oversight/delivery_inspect.html"
+    page_title = gettext_lazy("Delivery")
     actions = {"advance": "advance"}
     action_error_classes = (PrescriptionError,)
 
@@ -272,6 +274,9 @@ def review_state(access: BreakGlassAccess) -> str:
 
 
 class BreakGlassIndexView(IndexView):
+    # The model's own plural ("break glass accesss") is not a title.
+    page_title = gettext_lazy("Emergency access")
+
     def get_base_queryset(self):
         return (
             super()
@@ -290,6 +295,7 @@ class BreakGlassInspectView(ActionsInspectView):
     """An emergency access: the reason given, what the doctor read under it, and the review."""
 
     template_name = "clinic/cms/oversight/break_glass_inspect.html"
+    page_title = gettext_lazy("Emergency access")
     actions = {"review": "review"}
     action_error_classes = (BreakGlassError,)
 
@@ -298,6 +304,13 @@ class BreakGlassInspectView(ActionsInspectView):
             BreakGlassAccess.objects.select_related("doctor__user", "patient__user", "reviewed_by"),
             pk=self.pk,
         )
+
+    def get_breadcrumbs_items(self):
+        index_url = reverse(self.index_url_name)
+        return [
+            {**item, "label": self.page_title} if item.get("url") == index_url else item
+            for item in super().get_breadcrumbs_items()
+        ]
 
     def review(self, data) -> str:
         break_glass_review(

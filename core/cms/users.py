@@ -151,6 +151,7 @@ class UserManageView(ActionsInspectView):
     """A user's page: who they are, their recent audit trail, and the admin's actions."""
 
     template_name = "core/cms/user_manage.html"
+    page_title = gettext_lazy("User")
     fields = ["email", "role", "is_active", "last_login", "date_joined"]
     actions = {
         "deactivate": "deactivate",
