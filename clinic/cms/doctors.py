@@ -159,9 +159,6 @@ class DoctorApplicationIndexView(IndexView):
             queryset = queryset.filter(match)
         return queryset
 
-    def get_page_subtitle(self):
-        return None
-
     @cached_property
     def columns(self):
         title_class = self._get_title_column_class(TitleColumn)
@@ -325,6 +322,8 @@ class DoctorDecisionView(DoctorApplicationInspectView):
 
 
 class DoctorVerifyView(DoctorDecisionView):
+    """Verify a pending application: listed, bookable, a doctor's login from now on."""
+
     def post(self, request, *args, **kwargs):
         try:
             doctor = doctor_verify(doctor=self.object, by=request.user, request=request)
@@ -339,6 +338,8 @@ class DoctorVerifyView(DoctorDecisionView):
 
 
 class DoctorRejectView(DoctorDecisionView):
+    """Reject a pending application; the reason is required and reaches the applicant."""
+
     def post(self, request, *args, **kwargs):
         form = reject_form(request.POST)
         if form.is_valid():
@@ -364,6 +365,8 @@ class DoctorRejectView(DoctorDecisionView):
 
 
 class DoctorDeactivateView(DoctorDecisionView):
+    """Deactivate a verified doctor's login, with a reason kept in the audit log."""
+
     def post(self, request, *args, **kwargs):
         form = deactivate_form(request.POST)
         if form.is_valid():
@@ -389,6 +392,8 @@ class DoctorDeactivateView(DoctorDecisionView):
 
 
 class DoctorReactivateView(DoctorDecisionView):
+    """Let a deactivated doctor sign in again (the reason is optional)."""
+
     def post(self, request, *args, **kwargs):
         form = reactivate_form(request.POST)
         if form.is_valid():
@@ -429,7 +434,6 @@ class DoctorApplicationViewSet(ModelViewSet):
     # Saving a doctor must not write reference-index rows (extra queries on every booking
     # policy change); nothing links to doctors from Wagtail content.
     add_to_reference_index = False
-    form_fields = []
 
     # Only these actions exist; the generic add, edit, delete, copy, history and usage views
     # are not routed at all, so no permission a superuser holds can reach them.
