@@ -113,8 +113,10 @@ def test_admin_lists_and_filters_appointments_by_doctor_status_and_date(
 
 @pytest.mark.django_db
 def test_admin_searches_appointments_by_patient_name(client_for, ada, agenda):
-    response = client_for(ada).get(APPOINTMENTS, {"q": "keller"})
-    assert names_in(response) == {"Ben Keller"}
+    client = client_for(ada)
+    assert names_in(client.get(APPOINTMENTS, {"q": "keller"})) == {"Ben Keller"}
+    assert names_in(client.get(APPOINTMENTS, {"q": "amina okafor"})) == {"Amina Okafor"}
+    assert not client.get(APPOINTMENTS, {"q": "amina keller"}).context["object_list"]
 
 
 @pytest.mark.django_db

@@ -80,6 +80,9 @@ def test_admin_searches_by_name_and_email_and_filters_by_role_and_active(
     by_name = client.get(USERS, {"q": "okafor"}).content.decode()
     assert amina.email in by_name and ben.email not in by_name
 
+    full_name = client.get(USERS, {"q": "Amina Okafor"}).content.decode()
+    assert amina.email in full_name and ben.email not in full_name
+
     by_email = client.get(USERS, {"q": "clara@example"}).content.decode()
     assert dr_clara.email in by_email and amina.email not in by_email
 

@@ -34,7 +34,7 @@ from clinic.services.prescriptions import (
     PrescriptionError,
     delivery_advance,
 )
-from core.cms.users import ActionsInspectView, inspect_instead_of_edit
+from core.cms.users import ActionsInspectView, EveryWordSearchMixin, inspect_instead_of_edit
 from core.models import AuditEvent
 from core.services import audit_record
 
@@ -76,7 +76,7 @@ class AppointmentFilterSet(WagtailFilterSet):
         fields = []
 
 
-class AppointmentIndexView(IndexView):
+class AppointmentIndexView(EveryWordSearchMixin, IndexView):
     def get_base_queryset(self):
         return (
             super()
@@ -163,7 +163,7 @@ def delivery_patient(delivery: Delivery) -> str:
     return str(delivery.prescription.patient)
 
 
-class DeliveryIndexView(IndexView):
+class DeliveryIndexView(EveryWordSearchMixin, IndexView):
     def get_base_queryset(self):
         return (
             super()
@@ -273,7 +273,7 @@ def review_state(access: BreakGlassAccess) -> str:
     return _("Reviewed by %(admin)s") % {"admin": access.reviewed_by}
 
 
-class BreakGlassIndexView(IndexView):
+class BreakGlassIndexView(EveryWordSearchMixin, IndexView):
     # The model's own plural ("break glass accesss") is not a title.
     page_title = gettext_lazy("Emergency access")
 

@@ -66,6 +66,21 @@ def inspect_instead_of_edit(viewset):
     return edit_redirect
 
 
+class EveryWordSearchMixin:
+    """Search where each word typed must match one of the search fields, so "Amina Okafor"
+    finds her although no single field holds both names (Wagtail matches the whole string)."""
+
+    def search_queryset(self, queryset):
+        if not self.is_searching:
+            return queryset
+        for word in self.search_query.split():
+            query = Q()
+            for field in self.search_fields or []:
+                query |= Q(**{f"{field}__icontains": word})
+            queryset = queryset.filter(query)
+        return queryset
+
+
 class ActionsInspectView(generic.InspectView):
     """An inspect page that also takes the object's actions as plain POSTs.
 
@@ -117,7 +132,7 @@ class UserRoleFilterSet(WagtailFilterSet):
         fields = []
 
 
-class UserIndexView(WagtailUserIndexView):
+class UserIndexView(EveryWordSearchMixin, WagtailUserIndexView):
     add_item_label = None
 
     @cached_property
