@@ -130,9 +130,9 @@ def article_index_context(request: HttpRequest) -> dict:
         )
         for t in tags
     ]
-    list_only = bool(
-        request.htmx and not request.htmx.boosted and request.htmx.target == ARTICLE_LIST_REGION
-    )
+    # CMS previews build their own request, which may not have been through django-htmx.
+    htmx = getattr(request, "htmx", None)
+    list_only = bool(htmx and not htmx.boosted and htmx.target == ARTICLE_LIST_REGION)
     return {
         "articles": list(page.object_list),
         "page_obj": page,

@@ -106,6 +106,7 @@ def test_anonymous_visitor_filters_searches_and_reads_an_article(live_asgi, tab)
     expect(page).to_have_url(re.compile(r"/articles/\?specialty=cardiology$"))
     expect(page.locator("#article-results-heading")).to_contain_text("2 articles found")
     assert _titles(page) == ["Chest pain: when to call an ambulance", "Blood pressure at home"]
+    expect(page.locator("#article-results-status")).to_have_text("2 articles found")
 
     # A topic on top of it.
     page.get_by_role("link", name="#emergency", exact=True).click()
