@@ -109,7 +109,9 @@ def appointments_cms_url(*, day: date | None = None, status: str | None = None) 
     if status:
         params["status"] = status
     if day:
-        params["local_date"] = day.isoformat()
+        # The screen's date filter is a range (Wagtail's date range picker): one day is from
+        # that day to that day.
+        params["local_date_from"] = params["local_date_to"] = day.isoformat()
     return f"{CMS_APPOINTMENTS}?{urlencode(params)}" if params else CMS_APPOINTMENTS
 
 

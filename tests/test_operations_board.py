@@ -89,8 +89,30 @@ def test_todays_appointments_by_status_in_the_hospital_zone(
     assert _figure(body, "appointments-today") == 5  # the rescheduled one moved elsewhere
     assert "5 appointments today" in region and "2 still to come" in region
     day = today.isoformat()
-    assert f'href="/cms/appointments/?status=no_show&amp;local_date={day}"' in region
-    assert f'href="/cms/appointments/?local_date={day}"' in region
+    no_shows = f"/cms/appointments/?status=no_show&local_date_from={day}&local_date_to={day}"
+    assert f'href="{no_shows.replace("&", "&amp;")}"' in region
+    assert f'href="/cms/appointments/?local_date_from={day}&amp;local_date_to={day}"' in region
+
+
+@pytest.mark.django_db
+def test_a_status_link_opens_the_cms_appointments_of_that_status_today(
+    client_for, ada, clara, amina, ben, today
+):
+    make_appointment(clara, amina.patient, local(today, 9), status=Status.NO_SHOW)
+    make_appointment(clara, ben.patient, local(today, 10), status=Status.COMPLETED)
+    make_appointment(clara, ben.patient, local(today - timedelta(days=1), 9), status=Status.NO_SHOW)
+    client = client_for(ada)
+    region = _region(client.get(URL).content.decode(), "ops-appointments")
+    start = region.index('data-status="no_show"')
+    href_start = region.index('href="', start) + len('href="')
+    href = region[href_start : region.index('"', href_start)]
+
+    listing = client.get(href.replace("&amp;", "&"))
+
+    assert listing.status_code == 200
+    rows = listing.content.decode()
+    assert "Amina Okafor" in rows
+    assert "Ben Keller" not in rows
 
 
 @pytest.mark.django_db
