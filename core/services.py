@@ -362,3 +362,220 @@ def user_create(
     user_set_role(user=user, role=role, actor=actor)
     EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=email_verified)
     return user
+
+
+# --- managing users from the CMS --------------------------------------------------------------
+
+
+class UserActionError(Exception):
+    """An admin's action on a user that the rules refuse; `message` is fit to show the admin."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _require_user_admin(by: User) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    if not (getattr(by, "is_authenticated", False) and by.is_active and by.role == Role.ADMIN):
+        raise PermissionDenied
+
+
+def _lock_user_row(user: User) -> User:
+    from core.models import User as UserModel
+
+    return UserModel.objects.select_for_update().get(pk=user.pk)
+
+
+def _doctor_profile(user: User):
+    """The user's doctor profile when they are a doctor (applicants keep their own role)."""
+    if user.role != Role.DOCTOR:
+        return None
+    from clinic.models import Doctor
+
+    return Doctor.objects.select_related("user").filter(user=user).first()
+
+
+def user_sessions_end(*, user_id: int) -> None:
+    """Sign a user out everywhere: end every login session and close their live sockets.
+
+    An inactive login is refused on its next request anyway; this also stops pages that are
+    open already from receiving anything more."""
+    from allauth.usersessions.models import UserSession
+
+    for session in UserSession.objects.filter(user_id=user_id):
+        session_sockets_close(session_key=session.session_key)
+        session.end()
+
+
+@transaction.atomic
+def user_deactivate(
+    *, user: User, by: User, reason: str, request: HttpRequest | None = None
+) -> User:
+    """An admin switches a login off: it can no longer sign in and is signed out everywhere.
+
+    Nothing is deleted: records, appointments and the audit trail stay. A doctor goes through
+    `doctor_deactivate`, which also takes them out of the directory. An admin cannot
+    deactivate themselves (they would lock themselves out)."""
+    from django.utils.translation import gettext as _
+
+    _require_user_admin(by)
+    reason = (reason or "").strip()
+    if not reason:
+        raise UserActionError(_("Give a reason for the deactivation."))
+    if user.pk == by.pk:
+        raise UserActionError(_("You cannot deactivate your own account."))
+    doctor = _doctor_profile(user)
+    if doctor is not None:
+        from clinic.services.doctors import DoctorApplicationError, doctor_deactivate
+
+        try:
+            doctor_deactivate(doctor=doctor, by=by, reason=reason, request=request)
+        except DoctorApplicationError as error:
+            raise UserActionError(error.message) from error
+        user.is_active = False
+        return user
+    locked = _lock_user_row(user)
+    if not locked.is_active:
+        raise UserActionError(_("This account is already deactivated."))
+    locked.is_active = False
+    locked.save(update_fields=["is_active"])
+    audit_record(
+        action=AuditEvent.Action.UPDATE,
+        actor=by,
+        request=request,
+        target=locked,
+        reason=reason,
+        details={"user_active": False},
+    )
+    user_id = locked.pk
+    transaction.on_commit(lambda: user_sessions_end(user_id=user_id))
+    user.is_active = False
+    return user
+
+
+@transaction.atomic
+def user_reactivate(
+    *, user: User, by: User, reason: str = "", request: HttpRequest | None = None
+) -> User:
+    """An admin lets a deactivated login sign in again (a doctor through `doctor_reactivate`,
+    listed again if still verified). Audited."""
+    from django.utils.translation import gettext as _
+
+    _require_user_admin(by)
+    doctor = _doctor_profile(user)
+    if doctor is not None:
+        from clinic.services.doctors import DoctorApplicationError, doctor_reactivate
+
+        try:
+            doctor_reactivate(doctor=doctor, by=by, reason=reason, request=request)
+        except DoctorApplicationError as error:
+            raise UserActionError(error.message) from error
+        user.is_active = True
+        return user
+    locked = _lock_user_row(user)
+    if locked.is_active:
+        raise UserActionError(_("This account is already active."))
+    locked.is_active = True
+    locked.save(update_fields=["is_active"])
+    audit_record(
+        action=AuditEvent.Action.UPDATE,
+        actor=by,
+        request=request,
+        target=locked,
+        reason=(reason or "").strip(),
+        details={"user_active": True},
+    )
+    user.is_active = True
+    return user
+
+
+@transaction.atomic
+def user_mfa_reset(*, user: User, by: User, reason: str, request: HttpRequest | None = None) -> int:
+    """An admin removes a user's two-factor methods (authenticator app, recovery codes, security
+    keys), for a lost phone say: staff are asked to set it up again at their next request,
+    patients may. The user is told. Returns how many methods were removed.
+
+    Not for one's own account: that goes through the account's two-factor page, which asks
+    for the current code first."""
+    from allauth.mfa.models import Authenticator
+    from django.utils.translation import gettext as _
+
+    _require_user_admin(by)
+    reason = (reason or "").strip()
+    if not reason:
+        raise UserActionError(_("Give a reason for resetting two-factor authentication."))
+    if user.pk == by.pk:
+        raise UserActionError(
+            _("Manage your own two-factor authentication from your account's security page.")
+        )
+    _lock_user_row(user)
+    authenticators = Authenticator.objects.filter(user=user)
+    kinds = sorted(set(authenticators.values_list("type", flat=True)))
+    if not kinds:
+        raise UserActionError(_("This account has no two-factor authentication to reset."))
+    removed, _by_model = authenticators.delete()
+    audit_record(
+        action=AuditEvent.Action.MFA_REMOVED,
+        actor=by,
+        request=request,
+        target=user,
+        reason=reason,
+        details={"reset_by_admin": True, "removed": kinds},
+    )
+    notification_create(
+        recipient=user,
+        title=_("Your two-factor authentication was reset"),
+        body=_(
+            "An administrator removed your two-factor methods. Set up your authenticator app "
+            "again when you next sign in. If you did not ask for this, contact the hospital."
+        ),
+        link=reverse("mfa_index"),
+        kind=NotificationKind.ACCOUNT,
+    )
+    return removed
+
+
+# Roles an admin may give from the CMS: a doctor's role comes only with verification.
+ROLES_ASSIGNABLE_IN_CMS = (Role.PATIENT, Role.EDITOR, Role.ADMIN)
+
+
+@transaction.atomic
+def user_role_change(
+    *, user: User, by: User, role: Role | str, request: HttpRequest | None = None
+) -> User:
+    """An admin changes a user's role (patient, editor or admin) through `user_set_role`.
+
+    Refused: making someone a doctor (doctors come through the verification of their
+    application), changing the role of a doctor or an applicant (their profile, articles and
+    appointments hang on it: deactivate instead), and changing one's own role (the last admin
+    could lock everyone out). A new staff role asks for two-factor set-up at the next request."""
+    from django.utils.translation import gettext as _
+
+    _require_user_admin(by)
+    try:
+        role = Role(role)
+    except ValueError:
+        raise UserActionError(_("Choose a role.")) from None
+    if role not in ROLES_ASSIGNABLE_IN_CMS:
+        raise UserActionError(
+            _("Doctors join through a verified application, not by a change of role.")
+        )
+    if user.pk == by.pk:
+        raise UserActionError(_("You cannot change your own role."))
+    locked = _lock_user_row(user)
+    from clinic.models import Doctor
+
+    if locked.role == Role.DOCTOR or Doctor.objects.filter(user=locked).exists():
+        raise UserActionError(
+            _(
+                "This user is a doctor or has applied as one; their role follows the "
+                "application. Deactivate the account instead."
+            )
+        )
+    if locked.role == role:
+        raise UserActionError(_("This user already has that role."))
+    user_set_role(user=locked, role=role, actor=by, request=request)
+    user.role = role
+    return user

@@ -95,7 +95,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.usersessions",
     "wagtail.contrib.settings",
-    "wagtail.users",
+    "core.wagtail_users.HospitalUsersAppConfig",
     "wagtail.snippets",
     "wagtail.documents",
     "wagtail.images",
