@@ -136,7 +136,10 @@ def test_apply_with_valid_files_creates_a_pending_application(amina, ada, cardio
     # The user stays a patient until verified.
     amina.refresh_from_db()
     assert amina.role == Role.PATIENT
-    assert Notification.objects.filter(recipient=ada, title__contains="doctor application").exists()
+    notice = Notification.objects.get(recipient=ada, title__contains="doctor application")
+    # The admin's notice opens the application on the CMS verification screen.
+    assert notice.link == f"/cms/doctor-applications/inspect/{doctor.pk}/"
+    assert client_for(ada).get(notice.link).status_code == 200
     assert AuditEvent.objects.filter(
         action=AuditEvent.Action.CREATE, target_id=str(doctor.public_id), actor=amina
     ).exists()

@@ -128,8 +128,7 @@ def _notify_admins_of_application(doctor: Doctor, *, resubmitted: bool) -> None:
         "specialty": doctor.specialty,
         "licence": doctor.licence_number,
     }
-    # The review screen comes with the CMS; until then the operations page counts them.
-    link = reverse("admin_home")
+    link = reverse("doctor_applications:inspect", args=(doctor.pk,))
     for admin in _admins():
         notification_create(
             recipient=admin, title=title, body=body, link=link, kind=NotificationKind.ACCOUNT
