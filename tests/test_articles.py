@@ -27,9 +27,9 @@ def article_index(db):
     return ArticleIndexPage.objects.get()
 
 
-def hero_image(title="Hero"):
+def hero_image(title="Hero", size=(1600, 900)):
     return get_image_model().objects.create(
-        title=title, file=get_test_image_file(filename=f"{title}.png", size=(1600, 900))
+        title=title, file=get_test_image_file(filename=f"{title}.png", size=size)
     )
 
 
