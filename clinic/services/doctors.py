@@ -25,7 +25,7 @@ from core.services import (
     audit_record,
     notification_create,
     notification_email_wanted,
-    session_sockets_close,
+    user_sessions_end,
     user_set_role,
 )
 
@@ -155,18 +155,6 @@ def _applicant_email(doctor_id: int, *, template: str, subject: str) -> None:
         from_email=None,
         recipient_list=[doctor.user.email],
     )
-
-
-def _sessions_end(user_id: int) -> None:
-    """Sign the user out everywhere: delete their sessions and close their live sockets.
-
-    An inactive login is refused on its next request anyway; this also stops pages that are
-    open already from receiving anything more."""
-    from allauth.usersessions.models import UserSession
-
-    for session in UserSession.objects.filter(user_id=user_id):
-        session_sockets_close(session_key=session.session_key)
-        session.end()
 
 
 # --- applying ----------------------------------------------------------------------------------
@@ -443,7 +431,7 @@ def doctor_deactivate(
         details={"user_active": False, "upcoming_active_appointments": upcoming},
     )
     user_id = user.pk
-    transaction.on_commit(lambda: _sessions_end(user_id))
+    transaction.on_commit(lambda: user_sessions_end(user_id=user_id))
     doctor.user = user
     return doctor
 
