@@ -8,6 +8,7 @@ from datetime import datetime
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from wagtail.models import Page, WorkflowState
 
@@ -25,7 +26,7 @@ class ArticleAwaitingReview:
 
     @property
     def waiting_label(self) -> str:
-        """'waiting 3 days' (or hours, or minutes for a fresh submission)."""
+        """'waiting 3 days' (or hours, or minutes; 'submitted just now' within the minute)."""
         seconds = max(0, int((timezone.now() - self.waiting_since).total_seconds()))
         days, hours, minutes = seconds // 86400, seconds // 3600, seconds // 60
         if days:
@@ -36,9 +37,11 @@ class ArticleAwaitingReview:
             return ngettext("waiting %(count)d hour", "waiting %(count)d hours", hours) % {
                 "count": hours
             }
-        return ngettext("waiting %(count)d minute", "waiting %(count)d minutes", minutes) % {
-            "count": minutes
-        }
+        if minutes:
+            return ngettext("waiting %(count)d minute", "waiting %(count)d minutes", minutes) % {
+                "count": minutes
+            }
+        return _("submitted just now")
 
 
 def _author_name(article: ArticlePage, requested_by) -> str:

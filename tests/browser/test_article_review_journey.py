@@ -137,7 +137,7 @@ def test_doctor_writes_editor_sends_back_doctor_resubmits_editor_approves_reader
     queue = editor.locator("#review-queue")
     expect(queue).to_contain_text("Blood pressure after fifty")
     expect(queue).to_contain_text("Dr Clara Weiss")
-    expect(queue).to_contain_text("waiting 0 minutes")
+    expect(queue).to_contain_text("submitted just now")
     _shoot(editor, "editor_home")
     queue.get_by_role("link", name="Blood pressure after fifty").click()
     expect(editor).to_have_url(EDIT_URL, timeout=NAV_TIMEOUT_MS)
