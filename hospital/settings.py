@@ -409,6 +409,9 @@ WAGTAIL_SITE_NAME = HOSPITAL_NAME
 WAGTAILADMIN_BASE_URL = SITE_URL
 # Everyone signs in through allauth (with MFA); the Wagtail login and password screens are off.
 WAGTAILADMIN_LOGIN_URL = "/cms/login/"
+# A restricted article asks for the site's own sign-in (allauth, with MFA, rate limits and
+# audit), never Wagtail's built-in password form.
+WAGTAIL_FRONTEND_LOGIN_URL = LOGIN_URL
 WAGTAIL_PASSWORD_MANAGEMENT_ENABLED = False
 WAGTAIL_PASSWORD_RESET_ENABLED = False
 WAGTAILUSERS_PASSWORD_ENABLED = False

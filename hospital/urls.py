@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
+from django.views.static import serve as serve_file
 from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
@@ -12,6 +14,12 @@ urlpatterns = [
     # Every sign-in goes through allauth (with MFA); the admins' own login pages only redirect.
     path("cms/login/", core_views.admin_login_redirect, name="cms_login"),
     path("django-admin/login/", core_views.admin_login_redirect, name="django_admin_login"),
+    # Wagtail's front-end login form would take a password without MFA or rate limits.
+    path(
+        "articles/_util/login/",
+        RedirectView.as_view(pattern_name="account_login", query_string=True),
+        name="wagtail_front_login",
+    ),
     path("django-admin/", admin.site.urls),
     path("cms/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),
@@ -22,7 +30,15 @@ urlpatterns = [
     path("articles/", include(wagtail_urls)),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Article images (Wagtail's originals and renditions) are public, like the articles. Only their
+# two folders are served, in every environment: credential scans, doctors' photos and record
+# attachments share MEDIA_ROOT and go out only through their own access-checked views.
+urlpatterns.insert(
+    0,
+    re_path(
+        r"^media/(?P<path>(?:original_images|images)/[^/]+)$",
+        serve_file,
+        {"document_root": settings.MEDIA_ROOT},
+        name="article_image_file",
+    ),
+)
