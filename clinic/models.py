@@ -376,6 +376,8 @@ class Appointment(models.Model):
             models.Index(fields=["doctor", "start_at"]),
             models.Index(fields=["patient", "start_at"]),
             models.Index(fields=["status", "start_at"]),
+            # Everything of one period, whatever the status: today's board, the analytics.
+            models.Index(fields=["start_at"], name="appointment_start_at_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -49,10 +49,6 @@ from core.models import AuditEvent, Role
 DIRECTORY_DAYS = 14
 
 
-def doctor_applications_pending_count() -> int:
-    return Doctor.objects.filter(status=Doctor.Status.PENDING).count()
-
-
 def appointments_upcoming_for_user(user, limit: int = 5) -> list[Appointment]:
     """The next active appointments of the user and everyone they act for."""
     return list(

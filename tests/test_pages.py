@@ -213,11 +213,12 @@ def test_htmx_request_to_a_redirecting_view_navigates_the_page(client_for, amina
 # Every home: user, the latest five notifications and the unread badge. Then per role: the
 # patient record, the upcoming appointments of her and her dependents, and the live public
 # articles (view restrictions, pages); staff: the TOTP check of the MFA middleware, plus the
-# doctor profile (and today's agenda) or the pending-applications count and the open SOS requests.
+# doctor profile (and today's agenda), or the operations board's four regions (today's
+# appointments by status, open SOS requests, pending applications, deliveries in progress).
 HOME_QUERIES = {
     Role.PATIENT: 7,
     Role.DOCTOR: 5,
-    Role.ADMIN: 6,
+    Role.ADMIN: 8,
     Role.EDITOR: 4,
 }
 
