@@ -214,12 +214,13 @@ def test_htmx_request_to_a_redirecting_view_navigates_the_page(client_for, amina
 # patient record, the upcoming appointments of her and her dependents, and the live public
 # articles (view restrictions, pages); staff: the TOTP check of the MFA middleware, plus the
 # doctor profile (and today's agenda), or the operations board's four regions (today's
-# appointments by status, open SOS requests, pending applications, deliveries in progress).
+# appointments by status, open SOS requests, pending applications, deliveries in progress),
+# or the editor's review queue (the workflow states waiting for a step of the editors).
 HOME_QUERIES = {
     Role.PATIENT: 7,
     Role.DOCTOR: 5,
     Role.ADMIN: 8,
-    Role.EDITOR: 4,
+    Role.EDITOR: 5,
 }
 
 
