@@ -10,6 +10,7 @@ permission at all, whatever their groups say.
 
 from __future__ import annotations
 
+from django.db.models import Q
 from wagtail.images import get_image_model
 from wagtail.models import GroupCollectionPermission, GroupPagePermission
 from wagtail.permission_policies.collections import CollectionOwnershipPermissionPolicy
@@ -32,13 +33,27 @@ def _barred_doctor(user) -> bool:
     return getattr(user, "role", None) == Role.DOCTOR and not doctor_may_author(user)
 
 
+def others_unpublished_drafts(user) -> Q:
+    """The pages a doctor may not know of: other authors' articles that are not published.
+    Wagtail lets whoever may add pages somewhere explore everything there; for a doctor that
+    would show colleagues' drafts (titles included) in search, site history and choosers."""
+    return Q(articlepage__isnull=False, live=False) & ~Q(owner=user)
+
+
 class ArticleAuthorPagePermissionPolicy(PagePermissionPolicy):
-    """Wagtail's page policy, except that a doctor who may not author holds no page permission."""
+    """Wagtail's page policy, except that a doctor who may not author holds no page permission,
+    and a doctor never explores another doctor's unpublished article."""
 
     def get_all_permissions_for_user(self, user):
         if _barred_doctor(user):
             return GroupPagePermission.objects.none()
         return super().get_all_permissions_for_user(user)
+
+    def explorable_instances(self, user):
+        pages = super().explorable_instances(user)
+        if getattr(user, "role", None) == Role.DOCTOR:
+            return pages.exclude(others_unpublished_drafts(user))
+        return pages
 
 
 class ArticleAuthorImagePermissionPolicy(CollectionOwnershipPermissionPolicy):

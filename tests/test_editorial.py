@@ -264,6 +264,29 @@ def test_doctor_cannot_open_nor_change_another_doctors_article(client_for, clara
 
 
 @pytest.mark.django_db
+def test_no_cms_screen_tells_a_doctor_the_title_of_another_doctors_draft(
+    client_for, clara, nils, index
+):
+    _write(client_for(nils), index, title="Nils unpublished thoughts", slug="nils-draft")
+    clara_client = client_for(clara)
+
+    for url in (
+        "/cms/pages/search/?q=unpublished",
+        "/cms/reports/site-history/",
+        "/cms/reports/workflow/",
+        "/cms/choose-page/",
+        f"/cms/choose-page/{index.pk}/",
+        "/cms/choose-page/search/?q=unpublished",
+    ):
+        response = clara_client.get(url)
+        assert response.status_code == 200, url
+        assert "Nils unpublished thoughts" not in response.content.decode(), url
+    # The author finds his own draft.
+    own = client_for(nils).get("/cms/pages/search/?q=unpublished").content.decode()
+    assert "Nils unpublished thoughts" in own
+
+
+@pytest.mark.django_db
 def test_doctor_edits_own_draft(client_for, clara, index):
     client = client_for(clara)
     _write(client, index)
