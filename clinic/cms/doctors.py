@@ -337,79 +337,63 @@ class DoctorVerifyView(DoctorDecisionView):
         )
 
 
-class DoctorRejectView(DoctorDecisionView):
+class DoctorReasonedDecisionView(DoctorDecisionView):
+    """A decision taken with a reason from a form: the service's refusal of the reason shows
+    next to the field (400, nothing written); any other refusal goes back as a message."""
+
+    form_class = None  # builds the form from POST data
+    form_name = ""  # its name in the inspect view's context
+    service = None  # the decision service, called with doctor, by, reason and request
+    success_message = ""  # "%(doctor)s …"
+
+    def post(self, request, *args, **kwargs):
+        form = type(self).form_class(request.POST)
+        if form.is_valid():
+            try:
+                doctor = type(self).service(
+                    doctor=self.object,
+                    by=request.user,
+                    reason=form.cleaned_data["reason"],
+                    request=request,
+                )
+            except PermissionDenied:
+                return self.refused()
+            except DoctorApplicationError as error:
+                if error.field != "reason":
+                    return self.not_possible(error)
+                form.add_error("reason", error.message)
+            else:
+                return self.done(self.success_message % {"doctor": doctor})
+        return self.form_invalid(**{self.form_name: form})
+
+
+class DoctorRejectView(DoctorReasonedDecisionView):
     """Reject a pending application; the reason is required and reaches the applicant."""
 
-    def post(self, request, *args, **kwargs):
-        form = reject_form(request.POST)
-        if form.is_valid():
-            try:
-                doctor = doctor_reject(
-                    doctor=self.object,
-                    by=request.user,
-                    reason=form.cleaned_data["reason"],
-                    request=request,
-                )
-            except PermissionDenied:
-                return self.refused()
-            except DoctorApplicationError as error:
-                if error.field != "reason":
-                    return self.not_possible(error)
-                form.add_error("reason", error.message)
-            else:
-                return self.done(
-                    _("The application of %(doctor)s is rejected; they have been told why.")
-                    % {"doctor": doctor}
-                )
-        return self.form_invalid(reject_form=form)
+    form_class = reject_form
+    form_name = "reject_form"
+    service = doctor_reject
+    success_message = gettext_lazy(
+        "The application of %(doctor)s is rejected; they have been told why."
+    )
 
 
-class DoctorDeactivateView(DoctorDecisionView):
+class DoctorDeactivateView(DoctorReasonedDecisionView):
     """Deactivate a verified doctor's login, with a reason kept in the audit log."""
 
-    def post(self, request, *args, **kwargs):
-        form = deactivate_form(request.POST)
-        if form.is_valid():
-            try:
-                doctor = doctor_deactivate(
-                    doctor=self.object,
-                    by=request.user,
-                    reason=form.cleaned_data["reason"],
-                    request=request,
-                )
-            except PermissionDenied:
-                return self.refused()
-            except DoctorApplicationError as error:
-                if error.field != "reason":
-                    return self.not_possible(error)
-                form.add_error("reason", error.message)
-            else:
-                return self.done(
-                    _("%(doctor)s is deactivated: unlisted, not bookable, signed out.")
-                    % {"doctor": doctor}
-                )
-        return self.form_invalid(deactivate_form=form)
+    form_class = deactivate_form
+    form_name = "deactivate_form"
+    service = doctor_deactivate
+    success_message = gettext_lazy("%(doctor)s is deactivated: unlisted, not bookable, signed out.")
 
 
-class DoctorReactivateView(DoctorDecisionView):
+class DoctorReactivateView(DoctorReasonedDecisionView):
     """Let a deactivated doctor sign in again (the reason is optional)."""
 
-    def post(self, request, *args, **kwargs):
-        form = reactivate_form(request.POST)
-        if form.is_valid():
-            try:
-                doctor = doctor_reactivate(
-                    doctor=self.object,
-                    by=request.user,
-                    reason=form.cleaned_data["reason"],
-                    request=request,
-                )
-            except PermissionDenied:
-                return self.refused()
-            except DoctorApplicationError as error:
-                return self.not_possible(error)
-            return self.done(_("%(doctor)s can sign in again.") % {"doctor": doctor})
-        return self.form_invalid(reactivate_form=form)
+    form_class = reactivate_form
+    form_name = "reactivate_form"
+    service = doctor_reactivate
+    success_message = gettext_lazy("%(doctor)s can sign in again.")
 
 
 # --- the viewset -------------------------------------------------------------------------------
