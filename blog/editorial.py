@@ -14,6 +14,7 @@ workflow. Idempotent; run after every migrate and by `manage.py setup_roles`.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from wagtail.models import (
@@ -21,6 +22,7 @@ from wagtail.models import (
     GroupApprovalTask,
     GroupCollectionPermission,
     GroupPagePermission,
+    Site,
     Workflow,
     WorkflowPage,
     WorkflowTask,
@@ -116,3 +118,5 @@ def editorial_setup() -> None:
         return
     _page_permissions_set(index, groups)
     medical_review_workflow_setup(index, groups[Role.EDITOR])
+    # The CMS names the site of the pages one may explore: the hospital, not "localhost".
+    Site.objects.filter(root_page=index, site_name="").update(site_name=settings.WAGTAIL_SITE_NAME)

@@ -1,6 +1,7 @@
 from uuid import UUID
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -14,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.static import serve as serve_file
 
 from blog.review import articles_awaiting_review
 from blog.selectors import articles_latest
@@ -258,3 +260,10 @@ def admin_login_redirect(request: HttpRequest) -> HttpResponse:
             raise PermissionDenied
         return redirect(next_url)
     return redirect_to_login(next_url)
+
+
+@require_GET
+def article_image_file(request: HttpRequest, path: str) -> HttpResponse:
+    """An article image (Wagtail original or rendition) from MEDIA_ROOT: as public as the
+    articles. The URL pattern admits only those two folders."""
+    return serve_file(request, path, document_root=settings.MEDIA_ROOT)

@@ -1,8 +1,6 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from django.views.static import serve as serve_file
 from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
@@ -37,8 +35,7 @@ urlpatterns.insert(
     0,
     re_path(
         r"^media/(?P<path>(?:original_images|images)/[^/]+)$",
-        serve_file,
-        {"document_root": settings.MEDIA_ROOT},
+        core_views.article_image_file,
         name="article_image_file",
     ),
 )
